@@ -1,0 +1,53 @@
+# billstream: `make help` lists the targets. Everything installs itself from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status clean bench audit fuzz
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv with billstream and its dev tools (pinned by constraints.txt)
+	scripts/kafka/kafka.sh fetch
+
+dev: install ## run broker + ingest + worker + api in the foreground; Ctrl-C stops everything
+	scripts/with-kafka.sh $(BIN)/billstream dev
+
+test: install ## the whole suite (unit + integration against the real broker)
+	scripts/test.sh $(PYTEST_ARGS)
+
+test-unit: install ## unit tests only (no broker)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+lint: install ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check billstream tests bench
+	$(BIN)/ruff format --check billstream tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix billstream tests bench
+	$(BIN)/ruff format billstream tests bench
+
+kafka-up: install ## start the single-node KRaft broker under var/kafka (idempotent)
+	scripts/kafka/kafka.sh up
+
+kafka-down: ## stop the broker
+	scripts/kafka/kafka.sh down
+
+kafka-status: ## is the broker running, and its RSS
+	scripts/kafka/kafka.sh status
+
+clean: kafka-down ## stop the broker and remove var/ and .venv
+	rm -rf var $(VENV)

@@ -1,0 +1,92 @@
+"""`billstream dev`: ingest, worker and api as child processes under one supervisor.
+
+Ctrl-C (or SIGTERM) stops every child; if one child dies, the others are stopped too, so a
+broken service is never left half-running. The broker is started around this by `make dev`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import sys
+
+from billstream.settings import Settings
+
+SERVICES = ("ingest", "worker", "api")
+STOP_GRACE_SECONDS = 15.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--only", nargs="+", choices=SERVICES, default=list(SERVICES), help="services to run"
+    )
+
+
+def child_environment(settings: Settings) -> tuple[dict[str, str], str | None]:
+    """The children's environment, with a generated dev signing secret when none is set."""
+    env = dict(os.environ)
+    generated = None
+    if not settings.stripe_webhook_secrets:
+        generated = "whsec_dev_" + secrets.token_hex(16)
+        env["STRIPE_WEBHOOK_SECRETS"] = generated
+    return env, generated
+
+
+async def supervise(settings: Settings, services: list[str]) -> int:
+    env, generated = child_environment(settings)
+    children = {
+        name: await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "billstream.cli", name, env=env
+        )
+        for name in services
+    }
+    print_banner(settings, generated)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waits = {asyncio.ensure_future(proc.wait()): name for name, proc in children.items()}
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait([*waits, stopper], return_when=asyncio.FIRST_COMPLETED)
+    exit_code = 0
+    for task in done:
+        if task in waits:
+            print(f"billstream dev: {waits[task]} exited with {task.result()}", file=sys.stderr)
+            exit_code = 1
+    await stop_children(children)
+    stopper.cancel()
+    return exit_code
+
+
+async def stop_children(children: dict[str, asyncio.subprocess.Process]) -> None:
+    for proc in children.values():
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+    for name, proc in children.items():
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            print(f"billstream dev: {name} ignored SIGTERM; killing", file=sys.stderr)
+            proc.kill()
+            await proc.wait()
+
+
+def print_banner(settings: Settings, generated_secret: str | None) -> None:
+    secret = generated_secret or "(from STRIPE_WEBHOOK_SECRETS)"
+    print(
+        "\nbillstream dev is starting:\n"
+        f"  webhooks  POST http://127.0.0.1:{settings.ingest_port}/webhooks/stripe\n"
+        f"  signing secret  {secret}\n"
+        f"  worker    http://127.0.0.1:{settings.worker_web_port}/metrics\n"
+        f"  api       http://127.0.0.1:{settings.api_port}/accounts\n"
+        f"  kafka     {settings.kafka_bootstrap_servers}\n"
+        "Ctrl-C stops everything.\n",
+        flush=True,
+    )
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(supervise(settings, list(args.only)))

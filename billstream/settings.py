@@ -1,0 +1,172 @@
+"""The one settings object: every environment variable billstream reads, validated at start-up.
+
+Names follow the public contract (DESIGN.md, "Configuration"). Comma-separated lists are parsed
+here, so a bad value stops the process with one line naming the variable instead of failing later.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_ALLOWED_EVENTS = (
+    "checkout.session.*",
+    "customer.subscription.*",
+    "invoice.*",
+    "customer.*",
+)
+
+CsvTuple = Annotated[tuple[str, ...], NoDecode]
+CsvSecrets = Annotated[tuple[SecretStr, ...], NoDecode]
+PlanMap = Annotated[dict[str, str], NoDecode]
+
+
+def _csv_items(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _split_csv(value: object) -> object:
+    return _csv_items(value) if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    """Frozen configuration: `load_settings()` in entry points, `Settings(...)` in tests."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    # Kafka
+    kafka_bootstrap_servers: str = Field("localhost:9092", min_length=1)
+    billstream_topic_prefix: str = Field(
+        "", pattern=r"^[A-Za-z0-9._-]*$", description="prefix for every topic name (tests)"
+    )
+    billstream_topic_partitions: int = Field(4, ge=1, le=1024)
+    billstream_topic_replication: int = Field(1, ge=1, le=16)
+    billstream_app_id: str = Field(
+        "billstream", pattern=r"^[A-Za-z0-9._-]+$", description="Faust app id: consumer group"
+    )
+
+    # Webhook intake
+    stripe_webhook_secrets: CsvSecrets = ()
+    stripe_webhook_tolerance: int = Field(300, ge=1)
+    stripe_webhook_allowed_events: CsvTuple = DEFAULT_ALLOWED_EVENTS
+    stripe_webhook_max_body: int = Field(1_048_576, ge=1024)
+    ingest_publish_timeout: float = Field(5.0, gt=0, le=60)
+
+    # Domain
+    billing_plan_map: PlanMap = Field(default_factory=dict)
+    billing_default_plan: str = Field("FREE", min_length=1)
+    billing_plan_order: CsvTuple = ("FREE", "PRO", "BUSINESS")
+
+    # Worker
+    worker_store: str = Field("memory://", pattern=r"^(memory|rocksdb)://.*$")
+    worker_data_dir: str = "var/worker"
+    dedup_retention_seconds: int = Field(7 * 86400, ge=3 * 86400)
+
+    # Read model
+    database_url: str = Field("sqlite:///var/billstream.db", min_length=1)
+
+    # Stripe API (backfill, reconciliation)
+    stripe_api_key: SecretStr | None = None
+    stripe_api_base: str | None = None
+    reconcile_cron_enabled: bool = False
+    reconcile_cron_interval_seconds: int = Field(420, ge=1)
+    reconcile_cron_lookahead_seconds: int = Field(900, ge=0)
+    reconcile_cron_batch_limit: int = Field(200, ge=1, le=10_000)
+
+    # HTTP ports
+    ingest_port: int = Field(8000, ge=0, le=65535)
+    worker_web_port: int = Field(6066, ge=0, le=65535)
+    api_port: int = Field(8080, ge=0, le=65535)
+
+    # Logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("stripe_webhook_secrets", mode="before")
+    @classmethod
+    def _parse_secrets(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, tuple):
+            for secret in value:
+                raw = secret.get_secret_value() if isinstance(secret, SecretStr) else str(secret)
+                if not raw.startswith("whsec_"):
+                    raise ValueError("every secret must start with 'whsec_'")
+        return value
+
+    @field_validator("stripe_webhook_allowed_events", mode="before")
+    @classmethod
+    def _parse_allowlist(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, tuple):
+            for pattern in value:
+                body = pattern[:-2] if pattern.endswith(".*") else pattern
+                if pattern != "*" and (not body or "*" in body):
+                    raise ValueError(
+                        f"pattern {pattern!r} must be an exact type or 'prefix.*' (or '*')"
+                    )
+        return value
+
+    @field_validator("billing_plan_order", mode="before")
+    @classmethod
+    def _parse_order(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, tuple):
+            if not value:
+                raise ValueError("needs at least one plan")
+            if len(set(value)) != len(value):
+                raise ValueError("plans must be unique")
+        return value
+
+    @field_validator("billing_plan_map", mode="before")
+    @classmethod
+    def _parse_plan_map(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        mapping: dict[str, str] = {}
+        for entry in _csv_items(value):
+            key, sep, plan = entry.partition("=")
+            if not sep or not key.strip() or not plan.strip():
+                raise ValueError(f"entry {entry!r} must be key=PLAN")
+            mapping[key.strip()] = plan.strip()
+        return mapping
+
+    @model_validator(mode="after")
+    def _plans_are_known(self) -> Settings:
+        known = set(self.billing_plan_order)
+        if self.billing_default_plan not in known:
+            raise ValueError(
+                f"BILLING_DEFAULT_PLAN {self.billing_default_plan!r} is not in BILLING_PLAN_ORDER"
+            )
+        unknown = sorted({plan for plan in self.billing_plan_map.values() if plan not in known})
+        if unknown:
+            raise ValueError(f"BILLING_PLAN_MAP names plans not in BILLING_PLAN_ORDER: {unknown}")
+        return self
+
+    def topic(self, name: str) -> str:
+        """The physical topic name for a contract topic name (prefix applied)."""
+        return f"{self.billstream_topic_prefix}{name}"
+
+    def webhook_secret_values(self) -> tuple[str, ...]:
+        return tuple(secret.get_secret_value() for secret in self.stripe_webhook_secrets)
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line naming each bad variable, e.g. `BILLING_PLAN_MAP: entry 'x' must be key=PLAN`."""
+    parts = []
+    for item in error.errors():
+        variable = "_".join(str(loc) for loc in item["loc"]).upper()
+        message = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"{variable}: {message}" if variable else message)
+    return "; ".join(parts)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or exit with a one-line message (status 2)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        print(f"billstream: invalid configuration: {describe_error(error)}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -5,6 +5,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 kafka="$here/kafka/kafka.sh"
 
+export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${KAFKA_PORT:-9092}}
 started=0
 if ! "$kafka" status >/dev/null 2>&1; then
   "$kafka" up || exit 1

@@ -12,6 +12,9 @@ from billstream.settings import Settings, describe_error
 
 
 def settings_from_env(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
+    """Settings from exactly `env`: variables of the surrounding shell are removed first."""
+    for field in Settings.model_fields:
+        monkeypatch.delenv(field.upper(), raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return Settings()

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     worker_store: str = Field("memory://", pattern=r"^(memory|rocksdb)://.*$")
     worker_data_dir: str = "var/worker"
     dedup_retention_seconds: int = Field(7 * 86400, ge=3 * 86400)
+    worker_session_timeout: float = Field(
+        30.0, ge=6, le=300, description="seconds before a dead worker's partitions move on"
+    )
 
     # Read model
     database_url: str = Field("sqlite:///var/billstream.db", min_length=1)

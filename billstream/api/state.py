@@ -1,0 +1,77 @@
+"""The `billing.account-state` message: parsed strictly, so bad input is skipped, not stored."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# Column width, and no NUL (PostgreSQL text cannot hold it): such a value would wedge a batch.
+Text = Annotated[str, Field(max_length=255, pattern=r"^[^\x00]*$")]
+Id = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$")]
+PaymentState = Literal["ok", "past_due", "requires_action"]
+PAYMENT_STATES: tuple[str, ...] = ("ok", "past_due", "requires_action")
+
+# The API body of an account: exactly the contract's fields, in its order (DESIGN.md).
+ACCOUNT_FIELDS = (
+    "customer_id",
+    "plan",
+    "interval",
+    "subscription_id",
+    "subscription_status",
+    "payment_state",
+    "cancel_at_period_end",
+    "pending_plan",
+    "current_period_end",
+    "deleted",
+    "version",
+    "updated_by_event",
+    "updated_at",
+)
+# The fields whose change a transition records (the rest is bookkeeping).
+TRACKED_FIELDS = ACCOUNT_FIELDS[1:10]
+
+
+class MalformedMessage(ValueError):
+    """The record is not an account state; the consumer logs, counts and skips it."""
+
+
+class AccountState(BaseModel):
+    """One account-state value; unknown extra fields are ignored (forward compatible)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    customer_id: Id
+    plan: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00]*$")]
+    interval: Text | None = None
+    subscription_id: Text | None = None
+    subscription_status: Text | None = None
+    payment_state: PaymentState
+    cancel_at_period_end: bool = False
+    pending_plan: Text | None = None
+    current_period_end: int | None = None
+    deleted: bool = False
+    version: Annotated[int, Field(ge=0, le=2**62)]
+    updated_by_event: Text | None = None
+    updated_at: int | None = None
+    # Added by the worker for the transitions table; older messages lack it.
+    updated_by_event_type: Text | None = None
+
+    def row(self) -> dict[str, Any]:
+        """The `accounts` row."""
+        return self.model_dump()
+
+
+def decode(key: bytes | None, value: bytes | None) -> AccountState | None:
+    """The state in a record, None for a tombstone; raises MalformedMessage otherwise."""
+    if value is None:
+        return None
+    try:
+        state = AccountState.model_validate_json(value)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "value"
+        raise MalformedMessage(f"{where}: {first['msg']}") from None
+    if key is not None and key != state.customer_id.encode():
+        raise MalformedMessage(f"key {key[:64]!r} is not the value's customer_id")
+    return state

@@ -1,0 +1,207 @@
+"""The read model on SQLAlchemy Core: idempotent batch upserts by version, keyset reads.
+
+Synchronous on purpose: one code path for SQLite (pysqlite) and PostgreSQL (psycopg), run in a
+thread pool by the HTTP handlers and the consumer (bench/api_read.py measures the cost).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.sql.dml import Insert
+
+from billstream.api.models import account_transitions, accounts
+from billstream.api.state import ACCOUNT_FIELDS, TRACKED_FIELDS, AccountState
+
+MIGRATIONS = "billstream.api:migrations"
+IN_CHUNK = 500  # ids per IN (...) list: far below every backend's bound-parameter limit
+
+ACCOUNT_COLUMNS = [accounts.c[name] for name in ACCOUNT_FIELDS]
+TRANSITION_COLUMNS = [
+    account_transitions.c[name]
+    for name in ("version", "previous_version", "event_id", "event_type", "occurred_at", "changes")
+]
+
+
+def engine_url(url: str) -> URL:
+    """DATABASE_URL as SQLAlchemy needs it: `postgres(ql)://` means psycopg 3."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    applied: int  # changes stored (one transition each)
+    stale: int  # versions not newer than the stored one: nothing changed
+
+
+class Store:
+    """One database: the `accounts` and `account_transitions` tables, thread-safe."""
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = engine_url(url)
+        self.display_url = self.url.render_as_string(hide_password=True)
+        self.schema_ready = threading.Event()
+        if self.url.get_backend_name() == "sqlite":
+            self.engine = _sqlite_engine(self.url, pool_size)
+        else:
+            self.engine = create_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+        self._insert = (
+            postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        )
+
+    def migrate(self) -> None:
+        """`alembic upgrade head` on this database (creates it, for SQLite, with its folder)."""
+        database = self.url.database
+        if self.url.get_backend_name() == "sqlite" and database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        self.schema_ready.set()
+
+    def ping(self) -> None:
+        """Raises unless the database answers."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def get_account(self, customer_id: str) -> dict[str, Any] | None:
+        query = select(*ACCOUNT_COLUMNS).where(accounts.c.customer_id == customer_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else dict(row._mapping)
+
+    def list_accounts(
+        self,
+        *,
+        limit: int,
+        after: str | None = None,
+        plan: str | None = None,
+        payment_state: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` accounts with customer_id > `after`, in customer_id order."""
+        query = select(*ACCOUNT_COLUMNS).order_by(accounts.c.customer_id).limit(limit)
+        if after is not None:
+            query = query.where(accounts.c.customer_id > after)
+        if plan is not None:
+            query = query.where(accounts.c.plan == plan)
+        if payment_state is not None:
+            query = query.where(accounts.c.payment_state == payment_state)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def get_transitions(self, customer_id: str) -> list[dict[str, Any]] | None:
+        """The account's stored changes, oldest first; None when the account is unknown."""
+        query = (
+            select(*TRANSITION_COLUMNS)
+            .where(account_transitions.c.customer_id == customer_id)
+            .order_by(account_transitions.c.version)
+        )
+        known = select(accounts.c.version).where(accounts.c.customer_id == customer_id)
+        with self.engine.connect() as connection:
+            if connection.execute(known).first() is None:
+                return None
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def apply(self, states: Sequence[AccountState]) -> ApplyResult:
+        """Store every state newer than the stored one, in ONE transaction (all or nothing)."""
+        if not states:
+            return ApplyResult(0, 0)
+        with self.engine.begin() as connection:
+            known = self._stored(connection, {state.customer_id for state in states})
+            latest: dict[str, AccountState] = {}
+            transitions = []
+            for state in states:
+                previous = known.get(state.customer_id)
+                if previous is not None and state.version <= previous["version"]:
+                    continue
+                transitions.append(_transition(previous, state))
+                known[state.customer_id] = state.row()
+                latest[state.customer_id] = state
+            if latest:
+                connection.execute(self._upsert(), [state.row() for state in latest.values()])
+                connection.execute(self._append(), transitions)
+        return ApplyResult(applied=len(transitions), stale=len(states) - len(transitions))
+
+    def _stored(self, connection: Connection, ids: set[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(ids), IN_CHUNK):
+            query = select(*ACCOUNT_COLUMNS).where(accounts.c.customer_id.in_(chunk))
+            for row in connection.execute(query):
+                found[row.customer_id] = dict(row._mapping)
+        return found
+
+    def _upsert(self) -> Insert:
+        statement = self._insert(accounts)
+        excluded = statement.excluded
+        # The guard makes a late or replayed older version a no-op even against a racing writer.
+        return statement.on_conflict_do_update(
+            index_elements=[accounts.c.customer_id],
+            set_={c.name: excluded[c.name] for c in accounts.c if c.name != "customer_id"},
+            where=excluded.version > accounts.c.version,
+        )
+
+    def _append(self) -> Insert:
+        statement = self._insert(account_transitions)
+        return statement.on_conflict_do_nothing(index_elements=["customer_id", "version"])
+
+
+def _transition(previous: Mapping[str, Any] | None, state: AccountState) -> dict[str, Any]:
+    new = state.row()
+    changes = {
+        name: {"from": None if previous is None else previous[name], "to": new[name]}
+        for name in TRACKED_FIELDS
+        if previous is None or previous[name] != new[name]
+    }
+    return {
+        "customer_id": state.customer_id,
+        "version": state.version,
+        "previous_version": None if previous is None else previous["version"],
+        "event_id": state.updated_by_event,
+        "event_type": state.updated_by_event_type,
+        "occurred_at": state.updated_at,
+        "changes": changes,
+    }
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _sqlite_engine(url: URL, pool_size: int) -> Engine:
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, open transactions (so reads inside `begin()` are in it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the consumer
+        cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss: offsets follow
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine

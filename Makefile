@@ -40,6 +40,10 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix billstream tests bench
 	$(BIN)/ruff format billstream tests bench
 
+audit: install ## audit the pinned dependencies for known vulnerabilities (needs PyPI's JSON API)
+	$(BIN)/pip install -q pip-audit
+	grep -v '^#' constraints.txt | $(BIN)/pip-audit --no-deps --disable-pip -r /dev/stdin
+
 kafka-up: install ## start the single-node KRaft broker under var/kafka (idempotent)
 	scripts/kafka/kafka.sh up
 

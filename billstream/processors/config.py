@@ -1,0 +1,33 @@
+"""The reducer's view of the settings: plan map, tiers, default plan, de-duplication horizon."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from billstream.settings import Settings
+
+
+@dataclass(frozen=True)
+class ReducerConfig:
+    """Plain values, so tests build one without the environment."""
+
+    plan_map: Mapping[str, str] = field(default_factory=dict)
+    default_plan: str = "FREE"
+    plan_order: tuple[str, ...] = ("FREE", "PRO", "BUSINESS")
+    dedup_retention_seconds: int = 7 * 86400
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReducerConfig:
+        return cls(
+            plan_map=dict(settings.billing_plan_map),
+            default_plan=settings.billing_default_plan,
+            plan_order=tuple(settings.billing_plan_order),
+            dedup_retention_seconds=settings.dedup_retention_seconds,
+        )
+
+    def tier(self, plan: str | None) -> int:
+        """Position in BILLING_PLAN_ORDER; -1 for a plan outside it (never the highest)."""
+        if plan is None or plan not in self.plan_order:
+            return -1
+        return self.plan_order.index(plan)

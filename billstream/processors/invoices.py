@@ -1,0 +1,141 @@
+"""Invoice rules: dunning and SCA episodes per invoice id, and the payment_state they imply."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from billstream.processors import effects as fx
+from billstream.processors.config import ReducerConfig
+from billstream.processors.parsing import Envelope, opt_id, opt_mapping, req_str
+from billstream.processors.statuses import is_terminal
+from billstream.tables.state import CustomerState, InvoiceState
+
+FAILED = "invoice.payment_failed"
+ACTION_REQUIRED = "invoice.payment_action_required"
+PAID = frozenset({"invoice.paid", "invoice.payment_succeeded"})
+LOST = frozenset({"invoice.voided", "invoice.marked_uncollectible"})
+RULE_TYPES = frozenset({FAILED, ACTION_REQUIRED}) | PAID | LOST
+
+
+def invoice_subscription(invoice: Mapping[str, Any]) -> str | None:
+    """`invoice.subscription` (before basil) or `invoice.parent.subscription_details...`."""
+    old_shape = opt_id(invoice, "subscription")
+    if old_shape is not None:
+        return old_shape
+    details = opt_mapping(opt_mapping(invoice, "parent"), "subscription_details")
+    return opt_id(details, "subscription")
+
+
+def apply_invoice_event(
+    state: CustomerState, event: Envelope, config: ReducerConfig, out: list[fx.Effect]
+) -> None:
+    """Open, extend or close the invoice's episodes; a closed invoice never reopens."""
+    invoice_id = req_str(event.obj, "id")
+    invoice = state.invoices.get(invoice_id) or InvoiceState(invoice_id)
+    if invoice.subscription_id is None:
+        invoice = replace(invoice, subscription_id=invoice_subscription(event.obj))
+    if event.type == FAILED:
+        out.append(fx.InvoiceFailed(invoice_id))
+        invoice = _open_dunning(invoice, event.created, out)
+    elif event.type == ACTION_REQUIRED:
+        out.append(fx.InvoiceActionRequired(invoice_id))
+        invoice = _open_sca(invoice, event.created, out)
+    elif event.type in PAID:
+        invoice = _pay(invoice, event.created, out)
+    else:
+        invoice = _lose(invoice, event.created, out)
+    state.invoices[invoice_id] = settle(state, invoice, event.created, out)
+
+
+def _open_dunning(invoice: InvoiceState, at: int, out: list[fx.Effect]) -> InvoiceState:
+    if invoice.outcome is not None:
+        return invoice  # late failure of a paid or lost invoice opens nothing
+    if invoice.dunning_since is None:
+        out.append(fx.DunningEntered(invoice.id))
+        return replace(invoice, dunning_since=at)
+    # Repeated failures are one episode, which started at the earliest failure seen.
+    return replace(invoice, dunning_since=min(invoice.dunning_since, at))
+
+
+def _open_sca(invoice: InvoiceState, at: int, out: list[fx.Effect]) -> InvoiceState:
+    if invoice.outcome is not None:
+        return invoice
+    if invoice.sca_since is None:
+        out.append(fx.ScaEntered(invoice.id))
+        return replace(invoice, sca_since=at)
+    return replace(invoice, sca_since=min(invoice.sca_since, at))
+
+
+def _pay(invoice: InvoiceState, at: int, out: list[fx.Effect]) -> InvoiceState:
+    if not invoice.paid:
+        out.append(fx.InvoicePaid(invoice.id))
+    if invoice.outcome is not None:
+        return replace(invoice, paid=True)  # paying a lost invoice is not a recovery
+    if invoice.dunning_since is not None:
+        out.append(fx.DunningRecovered(invoice.id, max(0, at - invoice.dunning_since)))
+    if invoice.sca_since is not None:
+        out.append(fx.ScaCompleted(invoice.id, max(0, at - invoice.sca_since)))
+    return InvoiceState(
+        invoice.id, invoice.subscription_id, outcome="paid", closed_at=at, paid=True
+    )
+
+
+def _lose(invoice: InvoiceState, at: int, out: list[fx.Effect]) -> InvoiceState:
+    if invoice.outcome is not None:
+        return invoice
+    if invoice.dunning_since is not None:
+        out.append(fx.DunningLost(invoice.id))
+    if invoice.sca_since is not None:
+        out.append(fx.ScaLost(invoice.id))
+    return replace(invoice, dunning_since=None, sca_since=None, outcome="lost", closed_at=at)
+
+
+def settle(
+    state: CustomerState, invoice: InvoiceState, at: int, out: list[fx.Effect]
+) -> InvoiceState:
+    """Lose open episodes whose subscription ended for good, or ended after they began.
+
+    Comparing with the subscription's latest ending time (not the delivery order) gives the
+    same result as created-order processing, whichever event arrives first.
+    """
+    if not invoice.is_open or invoice.subscription_id is None:
+        return invoice
+    subscription = state.subscriptions.get(invoice.subscription_id)
+    if subscription is None:
+        return invoice
+    since = min(t for t in (invoice.dunning_since, invoice.sca_since) if t is not None)
+    ended = subscription.ended_at is not None and subscription.ended_at >= since
+    if is_terminal(subscription) or ended:
+        return _lose(invoice, at, out)
+    return invoice
+
+
+def settle_subscription(
+    state: CustomerState, subscription_id: str, at: int, out: list[fx.Effect]
+) -> None:
+    """Re-check the open invoices of one subscription after it changed."""
+    for invoice_id, invoice in sorted(state.invoices.items()):
+        if invoice.is_open and invoice.subscription_id == subscription_id:
+            state.invoices[invoice_id] = settle(state, invoice, at, out)
+
+
+def payment_state(state: CustomerState) -> str:
+    """`past_due` while any dunning episode is open, else `requires_action` for SCA, else ok."""
+    invoices = state.invoices.values()
+    if any(i.dunning_since is not None for i in invoices):
+        return "past_due"
+    if any(i.sca_since is not None for i in invoices):
+        return "requires_action"
+    return "ok"
+
+
+def prune_closed(state: CustomerState, horizon: int) -> None:
+    """Forget invoices closed before `horizon`: Stripe stops retrying long before that."""
+    for invoice_id in [i.id for i in state.invoices.values() if _closed_before(i, horizon)]:
+        del state.invoices[invoice_id]
+
+
+def _closed_before(invoice: InvoiceState, horizon: int) -> bool:
+    return invoice.closed_at is not None and invoice.closed_at < horizon

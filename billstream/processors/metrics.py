@@ -1,0 +1,125 @@
+"""Every processors metric of DESIGN.md "Metrics", and the effect → metric mapping.
+
+prometheus_client appends `_total` to counter names. Labels are bounded (plans, event types,
+DLQ reasons); never a customer id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from billstream.processors import effects as fx
+
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+# Time to recover or complete SCA: seconds (instant 3-D Secure) to weeks (dunning retries).
+EPISODE_BUCKETS = (
+    1.0, 10.0, MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR,
+    DAY, 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY, 21 * DAY, 30 * DAY,
+)  # fmt: skip
+# Ingest → processed: milliseconds when live, hours when a backlog or backfill is replayed.
+LAG_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    MINUTE, 5 * MINUTE, 15 * MINUTE, HOUR, 6 * HOUR, DAY,
+)  # fmt: skip
+
+
+class ProcessorMetrics:
+    """The worker's metrics on one registry (tests pass a fresh one)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
+            return Counter(name, doc, labels, registry=registry)
+
+        self.duplicates = counter("stripe_webhook_duplicate", "Events skipped as already applied")
+        self.checkout_completed = counter("stripe_checkout_completed", "Checkouts completed")
+        self.subscription_events = counter(
+            "stripe_subscription_event", "Subscription events received", ("type",)
+        )
+        self.plan_changed = counter(
+            "stripe_subscription_plan_changed", "Account plan changes", ("from_plan", "to_plan")
+        )
+        self.unknown_price = counter(
+            "stripe_subscription_unknown_price", "Subscriptions with no price in BILLING_PLAN_MAP"
+        )
+        self.invoice_paid = counter("stripe_invoice_paid", "Invoices that became paid")
+        self.invoice_failed = counter("stripe_invoice_failed", "Failed invoice payment attempts")
+        self.invoice_action_required = counter(
+            "stripe_invoice_action_required", "Invoice payments that required customer action"
+        )
+        self.dunning_entered = counter("stripe_dunning_entered", "Dunning episodes opened")
+        self.dunning_recovered = counter("stripe_dunning_recovered", "Dunning episodes recovered")
+        self.dunning_lost = counter("stripe_dunning_lost", "Dunning episodes lost")
+        self.dunning_recovery_seconds = Histogram(
+            "stripe_dunning_recovery_seconds",
+            "First failure to payment, in event time",
+            buckets=EPISODE_BUCKETS,
+            registry=registry,
+        )
+        self.sca_entered = counter("stripe_sca_entered", "SCA episodes opened")
+        self.sca_completed = counter("stripe_sca_completed", "SCA episodes completed")
+        self.sca_lost = counter("stripe_sca_lost", "SCA episodes lost")
+        self.sca_completion_seconds = Histogram(
+            "stripe_sca_completion_seconds",
+            "First action request to payment, in event time",
+            buckets=EPISODE_BUCKETS,
+            registry=registry,
+        )
+        self.downgrade_scheduled = counter(
+            "stripe_subscription_downgrade_scheduled", "Lower-tier pending plans scheduled"
+        )
+        self.downgrades_applied = counter(
+            "stripe_subscription_downgrade_applied", "Deferred downgrades applied by reconcile"
+        )
+        self.reconcile_runs = counter("stripe_subscription_reconcile_run", "Reconcile runs")
+        self.reconcile_errors = counter("stripe_subscription_reconcile_error", "Reconcile errors")
+        self.dlq = counter("billstream_dlq", "Events sent to the dead-letter topic", ("reason",))
+        self.event_lag = Histogram(
+            "billstream_event_lag_seconds",
+            "Processed time minus the record's received-at header",
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+
+    def record(self, effects: Iterable[fx.Effect]) -> None:
+        """Count what one applied event caused."""
+        for effect in effects:
+            self._record_one(effect)
+
+    def _record_one(self, effect: fx.Effect) -> None:
+        match effect:
+            case fx.Duplicate():
+                self.duplicates.inc()
+            case fx.CheckoutCompleted():
+                self.checkout_completed.inc()
+            case fx.SubscriptionEvent(type=event_type):
+                self.subscription_events.labels(type=event_type).inc()
+            case fx.PlanChanged(from_plan=from_plan, to_plan=to_plan):
+                self.plan_changed.labels(from_plan=from_plan, to_plan=to_plan).inc()
+            case fx.UnknownPrice():
+                self.unknown_price.inc()
+            case fx.InvoicePaid():
+                self.invoice_paid.inc()
+            case fx.InvoiceFailed():
+                self.invoice_failed.inc()
+            case fx.InvoiceActionRequired():
+                self.invoice_action_required.inc()
+            case fx.DunningEntered():
+                self.dunning_entered.inc()
+            case fx.DunningRecovered(seconds=seconds):
+                self.dunning_recovered.inc()
+                self.dunning_recovery_seconds.observe(seconds)
+            case fx.DunningLost():
+                self.dunning_lost.inc()
+            case fx.ScaEntered():
+                self.sca_entered.inc()
+            case fx.ScaCompleted(seconds=seconds):
+                self.sca_completed.inc()
+                self.sca_completion_seconds.observe(seconds)
+            case fx.ScaLost():
+                self.sca_lost.inc()
+            case fx.DowngradeScheduled():
+                self.downgrade_scheduled.inc()
+            case _:
+                pass  # AccountChanged and Stale are published or logged, not counted

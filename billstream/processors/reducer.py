@@ -1,0 +1,89 @@
+"""The pure reducer `apply(state, event, config) -> (state, effects)`: no I/O, no wall clock.
+
+Rules live by name: subscriptions.py, invoices.py, plans.py, account.py (docs/state.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from billstream.processors import effects as fx
+from billstream.processors.account import publish_if_changed
+from billstream.processors.config import ReducerConfig
+from billstream.processors.invoices import RULE_TYPES as INVOICE_RULES
+from billstream.processors.invoices import apply_invoice_event, prune_closed
+from billstream.processors.parsing import Envelope, InvalidEvent, read_envelope
+from billstream.processors.subscriptions import RULE_TYPES as SUBSCRIPTION_RULES
+from billstream.processors.subscriptions import apply_subscription_event
+from billstream.routing import routing_key
+from billstream.tables.state import CustomerState
+
+__all__ = ["CustomerState", "InvalidEvent", "ReducerConfig", "apply"]
+
+Rule = Callable[[CustomerState, Envelope, ReducerConfig, list[fx.Effect]], None]
+
+SUBSCRIPTION_PREFIX = "customer.subscription."
+# Bounded label values for stripe_subscription_event_total{type}.
+SUBSCRIPTION_LABELS = frozenset(
+    f"{SUBSCRIPTION_PREFIX}{name}"
+    for name in (
+        "created",
+        "updated",
+        "deleted",
+        "paused",
+        "resumed",
+        "trial_will_end",
+        "pending_update_applied",
+        "pending_update_expired",
+    )
+)
+
+
+def _customer_deleted(
+    state: CustomerState, event: Envelope, config: ReducerConfig, out: list[fx.Effect]
+) -> None:
+    state.deleted = True
+
+
+def _rules() -> dict[str, Rule]:
+    rules: dict[str, Rule] = {"customer.deleted": _customer_deleted}
+    rules.update(dict.fromkeys(SUBSCRIPTION_RULES, apply_subscription_event))
+    rules.update(dict.fromkeys(INVOICE_RULES, apply_invoice_event))
+    return rules
+
+
+RULES = _rules()
+
+
+def apply(
+    state: CustomerState | None, event: Mapping[str, Any], config: ReducerConfig
+) -> tuple[CustomerState, list[fx.Effect]]:
+    """Fold one Stripe event into the customer's state; InvalidEvent if it is malformed."""
+    envelope = read_envelope(event)
+    if state is not None and envelope.id in state.seen:
+        return state, [fx.Duplicate(envelope.id)]
+    new = state.clone() if state is not None else CustomerState(routing_key(event))
+    effects: list[fx.Effect] = []
+    if envelope.type.startswith(SUBSCRIPTION_PREFIX):
+        label = envelope.type if envelope.type in SUBSCRIPTION_LABELS else "other"
+        effects.append(fx.SubscriptionEvent(label))
+    elif envelope.type == "checkout.session.completed":
+        effects.append(fx.CheckoutCompleted())
+    rule = RULES.get(envelope.type)
+    if rule is not None:
+        rule(new, envelope, config, effects)
+    _remember(new, envelope, config)
+    if rule is not None:
+        publish_if_changed(new, envelope, config, effects)
+    return new, effects
+
+
+def _remember(state: CustomerState, event: Envelope, config: ReducerConfig) -> None:
+    """Record the event id; forget ids and closed invoices past the retention horizon."""
+    state.seen[event.id] = event.created
+    state.newest_created = max(state.newest_created, event.created)
+    horizon = state.newest_created - config.dedup_retention_seconds
+    if any(created < horizon for created in state.seen.values()):
+        state.seen = {i: c for i, c in state.seen.items() if c >= horizon}
+    prune_closed(state, horizon)

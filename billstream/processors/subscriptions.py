@@ -1,0 +1,86 @@
+"""Subscription rules: one record per subscription, stale events ignored, endings absorbing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from billstream.processors import effects as fx
+from billstream.processors.config import ReducerConfig
+from billstream.processors.invoices import settle_subscription
+from billstream.processors.parsing import (
+    Envelope,
+    opt_bool,
+    opt_int,
+    opt_mapping,
+    opt_str,
+    req_str,
+)
+from billstream.processors.plans import resolve_pricing
+from billstream.processors.statuses import ENDING, is_terminal
+from billstream.tables.state import CustomerState, SubscriptionState
+
+DELETED = "customer.subscription.deleted"
+RULE_TYPES = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        DELETED,
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+    }
+)
+
+
+def read_subscription(event: Envelope, config: ReducerConfig) -> tuple[SubscriptionState, bool]:
+    """The subscription as this event shows it, and whether its price was in the plan map."""
+    obj = event.obj
+    pricing = resolve_pricing(obj, config)
+    period_end = opt_int(obj, "current_period_end")
+    record = SubscriptionState(
+        id=req_str(obj, "id"),
+        status=req_str(obj, "status"),
+        plan=pricing.plan,
+        last_event_created=event.created,
+        price=pricing.price,
+        interval=pricing.interval,
+        current_period_end=period_end if period_end is not None else pricing.item_period_end,
+        cancel_at_period_end=opt_bool(obj, "cancel_at_period_end"),
+        pending_plan=opt_str(opt_mapping(obj, "metadata"), "pending_plan"),
+        deleted=event.type == DELETED,
+    )
+    return record, pricing.known
+
+
+def supersedes(incoming: SubscriptionState, current: SubscriptionState) -> bool:
+    """Whether `incoming` replaces `current`.
+
+    Newer-or-equal `created` wins (Stripe's `created` has 1-second granularity, so ties apply).
+    An ending for good (deleted, canceled, incomplete_expired) wins over any live record and is
+    never undone by a later event, so no delivery order can resurrect a subscription.
+    """
+    if is_terminal(current):
+        return is_terminal(incoming) and incoming.last_event_created >= current.last_event_created
+    return is_terminal(incoming) or incoming.last_event_created >= current.last_event_created
+
+
+def apply_subscription_event(
+    state: CustomerState, event: Envelope, config: ReducerConfig, out: list[fx.Effect]
+) -> None:
+    """Store the subscription unless stale, then lose the episodes its ending closes."""
+    incoming, price_known = read_subscription(event, config)
+    current = state.subscriptions.get(incoming.id)
+    ending = incoming.deleted or incoming.status in ENDING
+    ended_at = current.ended_at if current is not None else None
+    if ending:
+        ended_at = event.created if ended_at is None else max(ended_at, event.created)
+    if current is not None and not supersedes(incoming, current):
+        out.append(fx.Stale(incoming.id))
+        # A stale event still tells when the subscription ended (for invoice episodes).
+        record = replace(current, deleted=current.deleted or incoming.deleted, ended_at=ended_at)
+    else:
+        if not price_known:
+            out.append(fx.UnknownPrice(incoming.id, incoming.price))
+        was_deleted = current is not None and current.deleted
+        record = replace(incoming, deleted=incoming.deleted or was_deleted, ended_at=ended_at)
+    state.subscriptions[record.id] = record
+    settle_subscription(state, record.id, event.created, out)

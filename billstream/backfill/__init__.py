@@ -1,0 +1,1 @@
+"""`billstream backfill`: publish events a down endpoint missed, from Stripe's Events API."""

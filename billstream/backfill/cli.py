@@ -1,0 +1,118 @@
+"""`billstream backfill --since <timestamp|duration> [--types ...]`: replay missed webhooks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import stripe
+from aiokafka.errors import KafkaError
+from tqdm import tqdm
+
+from billstream.backfill import checkpoint as checkpoints
+from billstream.backfill.checkpoint import Checkpoint
+from billstream.backfill.lister import events_newest_first, narrow_patterns
+from billstream.backfill.publisher import Publisher, Spool
+from billstream.backfill.runner import Plan, publish_spool, spool_events, starting_point
+from billstream.backfill.since import EVENTS_RETENTION_SECONDS, parse_since
+from billstream.settings import Settings
+from billstream.stripe_client import (
+    StripeNotConfigured,
+    api_base,
+    describe_stripe_error,
+    make_stripe_client,
+)
+from billstream.topics import STRIPE_EVENTS, ensure_topics
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--since",
+        required=True,
+        help="unix seconds, ISO 8601 (2026-01-01T00:00:00Z) or a duration back from now (36h, 3d)",
+    )
+    parser.add_argument(
+        "--types",
+        default="",
+        help="comma-separated types or prefix.* patterns within STRIPE_WEBHOOK_ALLOWED_EVENTS "
+        "(default: the whole allowlist)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="resume file (default var/backfill/<topic>.json)",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="ignore the checkpoint and list the whole range again"
+    )
+    parser.add_argument(
+        "--page-size", type=int, default=100, choices=range(1, 101), metavar="1-100"
+    )
+
+
+def _fail(message: str, status: int = 1) -> int:
+    print(f"billstream backfill: {message}", file=sys.stderr)
+    return status
+
+
+def _plan(settings: Settings, args: argparse.Namespace) -> Plan:
+    since = parse_since(args.since, time.time())
+    requested = tuple(t.strip() for t in str(args.types).split(",") if t.strip())
+    patterns = narrow_patterns(settings.stripe_webhook_allowed_events, requested)
+    path = args.checkpoint or checkpoints.default_path(settings.topic(STRIPE_EVENTS))
+    return Plan(since=since, patterns=patterns, checkpoint_path=path, fresh=args.fresh)
+
+
+async def _publish(settings: Settings, plan: Plan, spool: Spool, start: Checkpoint) -> Checkpoint:
+    await ensure_topics(settings)
+    publisher = Publisher(settings)
+    await publisher.start()
+    try:
+        with tqdm(total=len(spool), desc="publishing", unit="event", disable=None) as bar:
+            return await publish_spool(
+                spool, publisher, start, plan.checkpoint_path, on_batch=bar.update
+            )
+    finally:
+        await publisher.stop()
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        plan = _plan(settings, args)
+        client = make_stripe_client(settings)
+        start, resumed = starting_point(plan, settings.topic(STRIPE_EVENTS))
+    except (ValueError, StripeNotConfigured) as error:
+        return _fail(str(error), 2)
+    if time.time() - plan.since > EVENTS_RETENTION_SECONDS:
+        print("billstream backfill: warning: Stripe keeps events for 30 days only", file=sys.stderr)
+    if resumed:
+        print(f"billstream backfill: resuming after {start.published} events ({start.created})")
+    try:
+        with Spool() as spool:
+            with tqdm(desc="listing", unit="event", disable=None) as bar:
+                events = events_newest_first(
+                    client, start.created, plan.patterns, page_size=args.page_size
+                )
+                listed = spool_events(events, start, spool, on_event=bar.update)
+            published = len(spool)
+            final = asyncio.run(_publish(settings, plan, spool, start))
+    except stripe.AuthenticationError as error:
+        return _fail(describe_stripe_error(error) + " (check STRIPE_API_KEY)", 2)
+    except stripe.APIConnectionError as error:
+        return _fail(f"{api_base(settings)}: {describe_stripe_error(error)}")
+    except stripe.StripeError as error:
+        return _fail(describe_stripe_error(error))
+    except KafkaError as error:
+        return _fail(f"Kafka at {settings.kafka_bootstrap_servers}: {error!r}; rerun to resume")
+    except KeyboardInterrupt:
+        return _fail(f"interrupted; rerun the same command to resume ({plan.checkpoint_path})", 130)
+    print(
+        f"billstream backfill: listed {listed}, published {published} to "
+        f"{settings.topic(STRIPE_EVENTS)}; checkpoint {plan.checkpoint_path} "
+        f"(up to created {final.created})"
+    )
+    return 0

@@ -1,0 +1,72 @@
+"""`create_app`: the read API over a Store; tests and benchmarks build their own."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+import orjson
+from aiohttp import web
+
+from billstream.api import openapi
+from billstream.api.metrics import ApiMetrics
+from billstream.api.routes import EXECUTOR, METRICS, STORE, add_routes, errors_and_metrics
+from billstream.api.store import Store
+from billstream.settings import Settings
+from billstream.web import add_probe_routes
+
+READ_THREADS = 8
+PING_TIMEOUT_SECONDS = 2.0
+
+
+class ConsumerStatus(Protocol):
+    """What readiness needs to know of the consumer."""
+
+    @property
+    def assigned(self) -> bool: ...
+
+    @property
+    def write_error(self) -> str | None: ...
+
+
+def create_app(
+    settings: Settings,
+    store: Store,
+    *,
+    metrics: ApiMetrics | None = None,
+    consumer: ConsumerStatus | None = None,
+) -> web.Application:
+    """The aiohttp app; without a consumer, readiness is the database alone (tests, bench)."""
+    metrics = metrics if metrics is not None else ApiMetrics.create()
+    executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="read-model")
+    app = web.Application(middlewares=[errors_and_metrics])
+    app[STORE] = store
+    app[EXECUTOR] = executor
+    app[METRICS] = metrics
+
+    async def ready() -> bool:
+        if not store.schema_ready.is_set():
+            return False
+        if consumer is not None and (consumer.write_error is not None or not consumer.assigned):
+            return False
+        ping = asyncio.get_running_loop().run_in_executor(executor, store.ping)
+        try:
+            await asyncio.wait_for(ping, PING_TIMEOUT_SECONDS)
+        except Exception:
+            return False
+        return True
+
+    document = orjson.dumps(openapi.document())
+
+    async def openapi_json(_: web.Request) -> web.Response:
+        return web.Response(body=document, content_type="application/json")
+
+    async def shutdown(_: web.Application) -> None:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    add_routes(app)
+    add_probe_routes(app, metrics.registry, ready)
+    app.router.add_get("/openapi.json", openapi_json, allow_head=False)
+    app.on_cleanup.append(shutdown)
+    return app

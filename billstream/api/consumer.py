@@ -1,0 +1,192 @@
+"""Feeds `billing.account-state` into the read model: a batch per transaction, then its offsets.
+
+At-least-once: offsets are committed only after the database committed, and a failed batch is
+re-read from its first offset, so nothing is lost; the version guard makes redelivery harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from sqlalchemy.exc import DataError, IntegrityError
+
+from billstream.api.metrics import ApiMetrics
+from billstream.api.state import AccountState, MalformedMessage, decode
+from billstream.api.store import ApplyResult, Store
+from billstream.settings import Settings
+from billstream.topics import ACCOUNT_STATE
+
+Batch = Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
+MAX_BACKOFF_SECONDS = 30.0
+
+log = logging.getLogger(__name__)
+
+
+class StateConsumer:
+    """Owns the api's consumer group (`<BILLSTREAM_APP_ID>-api`), reading from the earliest."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        metrics: ApiMetrics,
+        executor: Executor,
+        *,
+        max_records: int = 2000,
+    ) -> None:
+        self.topic = settings.topic(ACCOUNT_STATE)
+        self.group_id = f"{settings.billstream_app_id}-api"
+        self.bootstrap = settings.kafka_bootstrap_servers
+        self.store = store
+        self.metrics = metrics
+        self.executor = executor
+        self.max_records = max_records
+        self.kafka: AIOKafkaConsumer | None = None
+        self.write_error: str | None = None  # set while the read model cannot be written
+        self._positions: dict[TopicPartition, int] = {}
+
+    @property
+    def assigned(self) -> bool:
+        return self.kafka is not None and bool(self.kafka.assignment())
+
+    async def start(self) -> None:
+        kafka = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        try:
+            await kafka.start()
+        except BaseException:
+            await kafka.stop()
+            raise
+        self.kafka = kafka
+
+    async def stop(self) -> None:
+        if self.kafka is not None:
+            await self.kafka.stop()
+            self.kafka = None
+
+    async def run(self) -> None:
+        """Consume until cancelled; a failing database backs off, never skips."""
+        assert self.kafka is not None, "start() first"
+        failures = 0
+        while True:
+            batch = await self.kafka.getmany(timeout_ms=500, max_records=self.max_records)
+            if batch and not await self.handle(batch):
+                failures += 1
+                await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 0.25 * 2**failures))
+                continue
+            failures = 0
+            self._update_lag()
+
+    async def handle(self, batch: Batch) -> bool:
+        """Apply one batch and commit its offsets; False (and rewound) when the write failed."""
+        states = self._decode(batch)
+        loop = asyncio.get_running_loop()
+        try:
+            with self.metrics.batch_seconds.time():
+                result, rejected = await loop.run_in_executor(self.executor, self._apply, states)
+        except Exception as error:
+            self._rewind(batch, error)
+            return False
+        if self.write_error is not None:
+            log.info("read model writable again at %s", self.store.display_url)
+        self.write_error = None
+        self.metrics.messages.labels("applied").inc(result.applied)
+        self.metrics.messages.labels("stale").inc(result.stale)
+        self.metrics.messages.labels("rejected").inc(rejected)
+        await self._commit(batch)
+        return True
+
+    def _decode(self, batch: Batch) -> list[AccountState]:
+        states = []
+        for records in batch.values():
+            for record in records:
+                try:
+                    state = decode(record.key, record.value)
+                except MalformedMessage as error:
+                    self._skip("malformed", record, str(error))
+                    continue
+                if state is None:
+                    # The worker marks deletions with `deleted: true`; a tombstone carries no
+                    # state, so the last known state stays served (docs/api.md).
+                    self._skip("tombstone", record, "null value")
+                    continue
+                states.append(state)
+        return states
+
+    def _skip(self, result: str, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        self.metrics.messages.labels(result).inc()
+        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        log.warning(
+            "skipping %s account-state record %s[%d]@%d: %s",
+            result,
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+            extra=where,
+        )
+
+    def _apply(self, states: list[AccountState]) -> tuple[ApplyResult, int]:
+        """The batch in one transaction; if the data itself is refused, record by record."""
+        try:
+            return self.store.apply(states), 0
+        except (DataError, IntegrityError) as error:
+            log.warning("batch refused by the database (%s); applying one by one", error.orig)
+        applied = stale = rejected = 0
+        for state in states:
+            try:
+                one = self.store.apply([state])
+            except (DataError, IntegrityError) as error:
+                rejected += 1
+                log.warning("rejected account state %s: %s", state.customer_id, error.orig)
+                continue
+            applied, stale = applied + one.applied, stale + one.stale
+        return ApplyResult(applied, stale), rejected
+
+    def _rewind(self, batch: Batch, error: Exception) -> None:
+        self.write_error = f"{type(error).__name__}: {error}".splitlines()[0]
+        self.metrics.write_errors.inc()
+        log.error(
+            "cannot write the read model at %s (%s); %d records will be re-read, "
+            "offsets not committed",
+            self.store.display_url,
+            self.write_error,
+            sum(len(records) for records in batch.values()),
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
+        assert self.kafka is not None
+        for tp, records in batch.items():
+            if records:
+                # Revoked meanwhile: the new owner resumes from the committed offset.
+                with contextlib.suppress(KafkaError):
+                    self.kafka.seek(tp, records[0].offset)
+
+    async def _commit(self, batch: Batch) -> None:
+        assert self.kafka is not None
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+        self._positions.update(offsets)
+        try:
+            await self.kafka.commit(offsets)
+        except KafkaError as error:
+            # Stored already; after a rebalance the records come again and change nothing.
+            log.warning("offset commit failed (%s); records will be redelivered", error)
+
+    def _update_lag(self) -> None:
+        assert self.kafka is not None
+        lag = 0
+        for tp in self.kafka.assignment():
+            highwater, position = self.kafka.highwater(tp), self._positions.get(tp)
+            if highwater is not None and position is not None:
+                lag += max(0, highwater - position)
+        self.metrics.lag.set(lag)

@@ -1,0 +1,34 @@
+"""Opaque keyset cursors for GET /accounts: the last customer id served, base64url-encoded."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+PREFIX = "a1:"  # format version: lets the cursor change shape without misreading old ones
+MAX_CURSOR = 400
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class InvalidCursor(ValueError):
+    """The `after` value is not a cursor this API issued."""
+
+
+def encode(customer_id: str) -> str:
+    raw = (PREFIX + customer_id).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(cursor: str) -> str:
+    """The customer id in `cursor`; raises InvalidCursor for anything else."""
+    if not cursor or len(cursor) > MAX_CURSOR or not cursor.isascii():
+        raise InvalidCursor("not a cursor from a previous page's `next`")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor("not a cursor from a previous page's `next`") from None
+    customer_id = raw.removeprefix(PREFIX)
+    if raw == customer_id or not customer_id or _CONTROL.search(customer_id):
+        raise InvalidCursor("not a cursor from a previous page's `next`")
+    return customer_id

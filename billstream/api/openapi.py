@@ -1,0 +1,181 @@
+"""GET /openapi.json: the API contract, kept honest by the schemathesis test against the app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billstream.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_TEXT
+from billstream.api.state import PAYMENT_STATES
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(kind: str) -> dict[str, Any]:
+    return {"type": kind, "nullable": True}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ref(name)}}}
+
+
+def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+        "additionalProperties": False,
+    }
+
+
+TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+ERRORS = {
+    "400": _json("Error", "a path or query value is invalid; `parameter` names it"),
+    "503": _json("Error", "the read model is unavailable (database down, not migrated yet)"),
+}
+CUSTOMER_ID = {
+    "name": "customer_id",
+    "in": "path",
+    "required": True,
+    "description": "Stripe customer id (the topic key)",
+    "schema": TEXT,
+    "example": "cus_123",
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Account": _obj(
+        {
+            "customer_id": {"type": "string"},
+            "plan": {"type": "string"},
+            "interval": _nullable("string"),
+            "subscription_id": _nullable("string"),
+            "subscription_status": _nullable("string"),
+            "payment_state": {"type": "string", "enum": list(PAYMENT_STATES)},
+            "cancel_at_period_end": {"type": "boolean"},
+            "pending_plan": _nullable("string"),
+            "current_period_end": _nullable("integer"),
+            "deleted": {"type": "boolean"},
+            "version": {"type": "integer", "minimum": 0},
+            "updated_by_event": _nullable("string"),
+            "updated_at": _nullable("integer"),
+        }
+    ),
+    "AccountPage": _obj(
+        {
+            "items": {"type": "array", "items": _ref("Account")},
+            "next": {
+                **_nullable("string"),
+                "description": "cursor for `after`; null on the last page",
+            },
+        }
+    ),
+    "Transition": _obj(
+        {
+            "version": {"type": "integer", "minimum": 0},
+            "previous_version": {
+                **_nullable("integer"),
+                "description": "the version it replaced as seen by the read model",
+            },
+            "event_id": _nullable("string"),
+            "event_type": _nullable("string"),
+            "occurred_at": _nullable("integer"),
+            "changes": {
+                "type": "object",
+                "description": "field -> {from, to}; every field on an account's first version",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {"from": {}, "to": {}},
+                    "required": ["from", "to"],
+                },
+            },
+        }
+    ),
+    "TransitionList": _obj(
+        {"customer_id": {"type": "string"}, "items": {"type": "array", "items": _ref("Transition")}}
+    ),
+    "Error": _obj(
+        {
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "parameter": {"type": "string"},
+        },
+        required=["error", "message"],
+    ),
+    "Status": _obj({"status": {"type": "string", "enum": ["ok", "ready", "not_ready"]}}),
+}
+
+
+def _get(summary: str, responses: dict[str, Any], parameters: list[Any] | None = None) -> Any:
+    operation = {"summary": summary, "responses": responses}
+    if parameters:
+        operation["parameters"] = parameters
+    return {"get": operation}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+PATHS: dict[str, Any] = {
+    "/accounts": _get(
+        "accounts in customer_id order, filtered, one keyset page at a time",
+        {"200": _json("AccountPage", "one page"), **ERRORS},
+        [
+            _query("plan", TEXT, "only accounts on this plan"),
+            _query("payment_state", {"type": "string", "enum": list(PAYMENT_STATES)}, "filter"),
+            _query(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                "page size",
+            ),
+            _query("after", {"type": "string"}, "the previous page's `next`"),
+        ],
+    ),
+    "/accounts/{customer_id}": _get(
+        "the account state (DESIGN.md, Account state)",
+        {"200": _json("Account", "the account"), "404": _json("Error", "unknown"), **ERRORS},
+        [CUSTOMER_ID],
+    ),
+    "/accounts/{customer_id}/transitions": _get(
+        "the account's state changes with causing event id and type, oldest first",
+        {"200": _json("TransitionList", "changes"), "404": _json("Error", "unknown"), **ERRORS},
+        [CUSTOMER_ID],
+    ),
+    "/healthz": _get("process up", {"200": _json("Status", "up")}),
+    "/readyz": _get(
+        "read model reachable and writable, consumer assigned",
+        {"200": _json("Status", "ready"), "503": _json("Status", "not ready")},
+    ),
+    "/metrics": _get(
+        "Prometheus metrics",
+        {
+            "200": {
+                "description": "text format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    ),
+    "/openapi.json": _get(
+        "this document",
+        {"200": {"description": "OpenAPI 3.0", "content": {JSON: {"schema": {"type": "object"}}}}},
+    ),
+}
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.0 document of the read API."""
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "billstream read API", "version": "1"},
+        "paths": PATHS,
+        "components": {"schemas": SCHEMAS},
+    }

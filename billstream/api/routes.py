@@ -1,0 +1,123 @@
+"""The read endpoints and the middleware that turns every failure into a documented JSON error."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from billstream.api import cursor
+from billstream.api.metrics import ApiMetrics
+from billstream.api.params import BadParameter, list_query, text_value
+from billstream.api.store import Store
+
+STORE = web.AppKey("store", Store)
+EXECUTOR = web.AppKey("executor", Executor)
+METRICS = web.AppKey("metrics", ApiMetrics)
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class Unavailable(Exception):
+    """The read model cannot be read right now: a 503, never a 500."""
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type="application/json", headers=headers
+    )
+
+
+def error_response(status: int, error: str, message: str, **extra: str) -> web.Response:
+    return json_response({"error": error, "message": message, **extra}, status=status)
+
+
+async def read(request: web.Request, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a store query in the thread pool; database trouble becomes Unavailable."""
+    store = request.app[STORE]
+    if not store.schema_ready.is_set():
+        raise Unavailable("the read model is not migrated yet")
+    call = functools.partial(query, *args, **kwargs)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(request.app[EXECUTOR], call)
+    except Exception as error:
+        log.warning("read model query failed: %s", error)
+        raise Unavailable("the read model is unavailable") from error
+
+
+async def get_account(request: web.Request) -> web.Response:
+    customer_id = text_value("customer_id", request.match_info["customer_id"])
+    account = await read(request, request.app[STORE].get_account, customer_id)
+    if account is None:
+        return error_response(404, "not_found", f"no account {customer_id!r}")
+    return json_response(account)
+
+
+async def list_accounts(request: web.Request) -> web.Response:
+    query = list_query(request.query)
+    rows = await read(
+        request,
+        request.app[STORE].list_accounts,
+        limit=query.limit + 1,  # one more tells whether a next page exists
+        after=query.after,
+        plan=query.plan,
+        payment_state=query.payment_state,
+    )
+    items = rows[: query.limit]
+    more = len(rows) > query.limit
+    return json_response(
+        {"items": items, "next": cursor.encode(items[-1]["customer_id"]) if more else None}
+    )
+
+
+async def get_transitions(request: web.Request) -> web.Response:
+    customer_id = text_value("customer_id", request.match_info["customer_id"])
+    items = await read(request, request.app[STORE].get_transitions, customer_id)
+    if items is None:
+        return error_response(404, "not_found", f"no account {customer_id!r}")
+    return json_response({"customer_id": customer_id, "items": items})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/accounts", list_accounts, allow_head=False)
+    app.router.add_get("/accounts/{customer_id}", get_account, allow_head=False)
+    app.router.add_get("/accounts/{customer_id}/transitions", get_transitions, allow_head=False)
+
+
+@web.middleware
+async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bad input → 400, unknown route → 404, store down → 503; counted per route template."""
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except BadParameter as error:
+        response = error_response(400, "bad_request", error.message, parameter=error.parameter)
+    except Unavailable as error:
+        response = error_response(503, "unavailable", str(error))
+    except web.HTTPException as error:  # aiohttp's own: no route, method not allowed
+        allow = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        response = json_response(
+            {"error": error.reason.lower().replace(" ", "_"), "message": error.reason},
+            status=error.status,
+            headers=allow,
+        )
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = error_response(500, "internal", "internal error")
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    metrics = request.app[METRICS]
+    metrics.requests.labels(route, str(response.status)).inc()
+    metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
+    return response

@@ -1,23 +1,28 @@
-"""Entry point of the webhook intake process (skeleton: probes only, filled in by its issue)."""
+"""`billstream ingest`: serve the webhook intake until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
-from aiohttp import web
-from prometheus_client import CollectorRegistry
-
+from billstream.ingest.app import create_app
 from billstream.settings import Settings
-from billstream.web import add_probe_routes, serve_until_stopped
+from billstream.web import serve_until_stopped
 
 
-def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> web.Application:
-    app = web.Application()
-    add_probe_routes(app, registry or CollectorRegistry(), ready=lambda: True)
-    return app
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="0.0.0.0", help="address to bind (default: all)")  # noqa: S104
+    parser.add_argument("--port", type=int, default=None, help="port (default: INGEST_PORT)")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    asyncio.run(serve_until_stopped(create_app(settings), settings.ingest_port))
+    if not settings.stripe_webhook_secrets:
+        print(
+            "billstream: invalid configuration: STRIPE_WEBHOOK_SECRETS: required for ingest",
+            file=sys.stderr,
+        )
+        return 2
+    port = settings.ingest_port if args.port is None else args.port
+    asyncio.run(serve_until_stopped(create_app(settings), port, host=args.host))
     return 0

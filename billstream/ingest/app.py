@@ -1,0 +1,59 @@
+"""The ingest application: routes, and the publisher opened once per process (no singletons)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from billstream.ingest.allowlist import EventAllowlist
+from billstream.ingest.kafka_publisher import KafkaPublisher
+from billstream.ingest.metrics import IngestMetrics
+from billstream.ingest.publisher import Publisher
+from billstream.ingest.signature import SignatureVerifier
+from billstream.ingest.webhook import WebhookIntake
+from billstream.settings import Settings
+from billstream.topics import STRIPE_EVENTS
+from billstream.web import add_probe_routes
+
+WEBHOOK_PATH = "/webhooks/stripe"
+
+PUBLISHER = web.AppKey("publisher", Publisher)
+METRICS = web.AppKey("metrics", IngestMetrics)
+
+
+def create_app(
+    settings: Settings,
+    registry: CollectorRegistry | None = None,
+    publisher: Publisher | None = None,
+) -> web.Application:
+    """Build the app; `publisher` defaults to Kafka (tests pass an in-process one)."""
+    registry = registry if registry is not None else CollectorRegistry()
+    publisher = publisher if publisher is not None else KafkaPublisher(settings)
+    metrics = IngestMetrics(registry)
+    intake = WebhookIntake(
+        verifier=SignatureVerifier(
+            settings.webhook_secret_values(), settings.stripe_webhook_tolerance
+        ),
+        allowlist=EventAllowlist(settings.stripe_webhook_allowed_events),
+        publisher=publisher,
+        metrics=metrics,
+        topic=settings.topic(STRIPE_EVENTS),
+        max_body=settings.stripe_webhook_max_body,
+        publish_timeout=settings.ingest_publish_timeout,
+    )
+    app = web.Application()
+    app[PUBLISHER] = publisher
+    app[METRICS] = metrics
+    app.cleanup_ctx.append(_publisher_lifetime)
+    app.router.add_post(WEBHOOK_PATH, intake.handle)
+    add_probe_routes(app, registry, ready=lambda: app[PUBLISHER].ready)
+    return app
+
+
+async def _publisher_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Start the publisher with the server and drain it on shutdown."""
+    await app[PUBLISHER].start()
+    yield
+    await app[PUBLISHER].stop()

@@ -1,0 +1,68 @@
+"""Stripe-Signature verification on the raw body, with every configured secret (rotation)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from stripe import SignatureVerificationError, WebhookSignature
+
+
+class InvalidSignature(Exception):
+    """The request is not provably from Stripe; the message says why (safe to log)."""
+
+
+def signed_timestamp(header: str) -> int:
+    """The `t=` value of a Stripe-Signature header, parsed the way stripe-python parses it."""
+    for item in header.split(","):
+        key, _, rest = item.partition("=")
+        if key == "t":
+            return int(rest.partition("=")[0])
+    raise ValueError("no t= entry")
+
+
+class SignatureVerifier:
+    """Accepts a body when any `v1` signature matches any secret within the tolerance window.
+
+    `WebhookSignature.verify_header` does the constant-time comparison and rejects timestamps
+    older than the tolerance; it does not look at timestamps in the future, so we do.
+    """
+
+    def __init__(
+        self,
+        secrets: Sequence[str],
+        tolerance: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not secrets:
+            raise ValueError("at least one webhook signing secret is required")
+        self._secrets = tuple(secrets)
+        self._tolerance = tolerance
+        self._clock = clock
+
+    def verify(self, body: bytes, header: str | None) -> None:
+        """Return when verified; raise `InvalidSignature` otherwise (never anything else)."""
+        if not header:
+            raise InvalidSignature("missing Stripe-Signature header")
+        try:
+            timestamp = signed_timestamp(header)
+        except ValueError:
+            raise InvalidSignature("malformed Stripe-Signature header") from None
+        now = self._clock()
+        if timestamp > now + self._tolerance:
+            raise InvalidSignature("timestamp too far in the future")
+        if timestamp < now - self._tolerance:
+            raise InvalidSignature("timestamp too old")
+        try:
+            payload = body.decode("utf-8")  # Stripe signs text; decode once for every secret
+        except UnicodeDecodeError:
+            raise InvalidSignature("body is not UTF-8") from None
+        for secret in self._secrets:
+            try:
+                WebhookSignature.verify_header(payload, header, secret, self._tolerance)
+            except SignatureVerificationError:
+                continue
+            except (TypeError, ValueError):  # e.g. a non-ASCII v1 value in compare_digest
+                raise InvalidSignature("malformed Stripe-Signature header") from None
+            return
+        raise InvalidSignature("no signature matches a configured secret")

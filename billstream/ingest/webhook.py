@@ -1,0 +1,107 @@
+"""`POST /webhooks/stripe`: read within the limit, verify, allowlist, publish, then answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from billstream.ingest.allowlist import EventAllowlist
+from billstream.ingest.event import InvalidPayload, parse_event, type_label
+from billstream.ingest.metrics import IngestMetrics, Rejection
+from billstream.ingest.publisher import Publisher, PublishError, Record
+from billstream.ingest.signature import InvalidSignature, SignatureVerifier
+
+log = logging.getLogger(__name__)
+
+STATUS_OF = {
+    Rejection.INVALID_SIGNATURE: 400,
+    Rejection.INVALID_PAYLOAD: 400,
+    Rejection.TOO_LARGE: 413,
+    Rejection.UNAVAILABLE: 503,
+}
+_QUEUED = b'{"status":"queued"}'
+_IGNORED = b'{"status":"ignored"}'
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookIntake:
+    """Everything the handler needs, built once per app by `create_app`."""
+
+    verifier: SignatureVerifier
+    allowlist: EventAllowlist
+    publisher: Publisher
+    metrics: IngestMetrics
+    topic: str
+    max_body: int
+    publish_timeout: float
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.metrics.received.inc()
+        body = await read_limited(request, self.max_body)
+        if body is None:
+            return await self._reject_unread(request)
+        try:
+            self.verifier.verify(body, request.headers.get("Stripe-Signature"))
+        except InvalidSignature as error:
+            log.debug("rejected webhook: %s", error, extra={"reason": "invalid_signature"})
+            return self._reject(Rejection.INVALID_SIGNATURE)
+        try:
+            event = parse_event(body)
+        except InvalidPayload as error:
+            log.debug("rejected webhook: %s", error, extra={"reason": "invalid_payload"})
+            return self._reject(Rejection.INVALID_PAYLOAD)
+        if not self.allowlist.allows(event.type):
+            self.metrics.ignored.labels(type_label(event.type)).inc()
+            return _json(200, _IGNORED)
+        record = Record(self.topic, event.key, body, event.headers(time.time_ns() // 1_000_000))
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.publish_timeout):
+                await self.publisher.publish(record)
+        except (PublishError, TimeoutError) as error:
+            self.metrics.publish_seconds.observe(time.perf_counter() - started)
+            log.debug(
+                "publish failed: %r",
+                error,
+                extra={"event_id": event.id, "event_type": event.type, "reason": "unavailable"},
+            )
+            return self._reject(Rejection.UNAVAILABLE)
+        self.metrics.publish_seconds.observe(time.perf_counter() - started)
+        self.metrics.queued.inc()
+        return _json(200, _QUEUED)
+
+    def _reject(self, reason: Rejection) -> web.Response:
+        self.metrics.reject(reason)
+        return _json(STATUS_OF[reason], b'{"status":"%s"}' % reason.value.encode())
+
+    async def _reject_unread(self, request: web.Request) -> web.StreamResponse:
+        """413 without reading the rest: send it, then close instead of draining the body."""
+        response = self._reject(Rejection.TOO_LARGE)
+        response.force_close()
+        await response.prepare(request)
+        await response.write_eof()
+        request.protocol.force_close()
+        return response
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it is known to exceed `limit` bytes."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(status: int, body: bytes) -> web.Response:
+    return web.Response(status=status, body=body, content_type="application/json")

@@ -1,0 +1,120 @@
+"""The agent: stripe.events → per-customer table → billing.account-state, poison → DLQ.
+
+The loop never raises on input: parse and reducer failures go to the dead-letter topic with
+their reason and the stream goes on. Only broker failures stop it (and the offsets of
+unprocessed records stay uncommitted, so nothing is lost).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from billstream.processors.config import ReducerConfig
+from billstream.processors.dlq import (
+    MISSING_KEY,
+    REDUCER_ERROR,
+    dlq_headers,
+    header_items,
+    header_value,
+)
+from billstream.processors.metrics import ProcessorMetrics
+from billstream.processors.parsing import InvalidEvent
+from billstream.processors.steps import Applied, apply_record
+from billstream.routing import HEADER_EVENT_ID, HEADER_RECEIVED_AT
+
+log = logging.getLogger(__name__)
+
+AGENT_NAME = "process-stripe-events"
+
+
+class Sender(Protocol):
+    """What the agent needs of a topic (a Faust topic, or a fake in tests)."""
+
+    async def send(self, *, key: Any = None, value: Any = None, headers: Any = None) -> Any: ...
+
+
+class Record(Protocol):
+    """The parts of a consumed message the agent reads (Faust's `Message`)."""
+
+    key: bytes | None
+    value: bytes
+    headers: Any
+    partition: int
+    offset: int
+
+
+@dataclass
+class EventProcessor:
+    """Handles one consumed record at a time; the state lives in `table`."""
+
+    table: MutableMapping[bytes, bytes]
+    output: Sender
+    dlq: Sender
+    metrics: ProcessorMetrics
+    config: ReducerConfig
+
+    async def handle(self, record: Record) -> None:
+        headers = header_items(record.headers)
+        key = record.key
+        try:
+            if not key:
+                raise InvalidEvent(MISSING_KEY)
+            applied = apply_record(self.table.get(key), record.value, self.config)
+        except InvalidEvent as error:
+            log.warning(
+                "dead-lettered: %s",
+                error,
+                extra=_context(headers, record, error.reason),
+            )
+            await self._dead_letter(record, headers, error.reason)
+        except Exception:
+            log.exception("reducer error", extra=_context(headers, record, REDUCER_ERROR))
+            await self._dead_letter(record, headers, REDUCER_ERROR)
+        else:
+            assert key is not None
+            await self._publish(key, applied)
+        self._observe_lag(headers)
+
+    async def _publish(self, key: bytes, applied: Applied) -> None:
+        if applied.value is not None:
+            self.table[key] = applied.value  # one write: state, episodes and applied ids
+        if applied.output is not None:
+            await self.output.send(key=key, value=applied.output)
+        self.metrics.record(applied.effects)
+
+    async def _dead_letter(
+        self, record: Record, headers: list[tuple[str, bytes]], reason: str
+    ) -> None:
+        await self.dlq.send(
+            key=record.key, value=record.value, headers=dlq_headers(headers, reason)
+        )
+        self.metrics.dlq.labels(reason=reason).inc()
+
+    def _observe_lag(self, headers: list[tuple[str, bytes]]) -> None:
+        received = header_value(headers, HEADER_RECEIVED_AT)
+        if received is None:
+            return
+        try:
+            received_ms = int(received)
+        except ValueError:
+            return
+        self.metrics.event_lag.observe(max(0.0, time.time() - received_ms / 1000))
+
+    async def run(self, events: AsyncIterable[Any]) -> None:
+        """Agent body: `events` yields Faust events (their `message` is the record)."""
+        async for event in events:
+            await self.handle(event.message)
+
+
+def _context(headers: list[tuple[str, bytes]], record: Record, reason: str) -> dict[str, Any]:
+    event_id = header_value(headers, HEADER_EVENT_ID)
+    return {
+        "event_id": event_id.decode(errors="replace") if event_id else None,
+        "partition": record.partition,
+        "offset": record.offset,
+        "reason": reason,
+    }

@@ -1,0 +1,62 @@
+"""The Faust app, configured only from our Settings object.
+
+Faust reads unprefixed variables (`BROKER_URL`, `PROCESSING_GUARANTEE`, even `APP_ENV_PREFIX`)
+that would override constructor arguments; an explicit prefix plus an empty environment
+mapping makes the settings object the single source of configuration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from billstream.settings import Settings
+
+# Faust-only variables, if ever read, must carry this prefix (none are: see `env={}`).
+FAUST_ENV_PREFIX = "BILLSTREAM_FAUST_"
+
+# Throughput knobs measured with bench/worker.py (see docs/processing-guarantees.md).
+TUNING: dict[str, Any] = {
+    "stream_buffer_maxsize": 8192,
+    "broker_max_poll_records": 2000,
+    "broker_commit_every": 10_000,
+    "broker_commit_interval": 2.8,
+    "producer_linger": 0.005,
+    "producer_max_batch_size": 256 * 1024,
+}
+
+
+def broker_urls(settings: Settings) -> list[str]:
+    """`host:port,host:port` as Faust broker URLs."""
+    hosts = [host.strip() for host in settings.kafka_bootstrap_servers.split(",") if host.strip()]
+    return [f"kafka://{host}" for host in hosts]
+
+
+def create_faust_app(settings: Settings, **overrides: Any) -> faust.App:
+    """A Faust app with at-least-once processing; `overrides` are for tests and the benchmark."""
+    options: dict[str, Any] = {
+        "broker": broker_urls(settings),
+        "store": settings.worker_store,
+        "datadir": settings.worker_data_dir,
+        "processing_guarantee": "at_least_once",
+        "topic_partitions": settings.billstream_topic_partitions,
+        "topic_replication_factor": settings.billstream_topic_replication,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": settings.worker_session_timeout,
+        "broker_heartbeat_interval": min(3.0, settings.worker_session_timeout / 3),
+        "producer_acks": -1,
+        "web_port": settings.worker_web_port,
+        "web_enabled": True,
+        "web_stats_enabled": False,
+        "web_graph_enabled": False,
+        "web_router_enabled": False,
+        "web_tables_enabled": False,
+        "web_metrics_enabled": False,
+        "autodiscover": False,
+        "env_prefix": FAUST_ENV_PREFIX,
+        "env": {},
+        **TUNING,
+    }
+    options.update(overrides)
+    return faust.App(settings.billstream_app_id, **options)

@@ -1,0 +1,33 @@
+"""`/healthz`, `/readyz` and `/metrics` on the Faust worker's own web server (WORKER_WEB_PORT)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+
+def is_ready(app: faust.App) -> bool:
+    """Tables recovered and not rebalancing: the worker is consuming its partitions."""
+    recovered: bool = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+    return recovered and not app.rebalancing and not app.in_recovery
+
+
+def add_probe_pages(app: faust.App, registry: CollectorRegistry) -> None:
+    """Register the probe pages; Faust's own stats/graph/table pages are disabled in app.py."""
+
+    @app.page("/healthz")
+    async def healthz(self: View, request: Request) -> Response:
+        return self.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(self: View, request: Request) -> Response:
+        ready = is_ready(app)
+        body: dict[str, Any] = {"status": "ready" if ready else "not_ready"}
+        return self.json(body, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    async def metrics(self: View, request: Request) -> Response:
+        return self.bytes(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,73 @@
+"""Wiring: the Faust app, its table, topics and agent, from Settings (no process concerns)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from billstream.processors.agents import AGENT_NAME, EventProcessor
+from billstream.processors.app import create_faust_app
+from billstream.processors.config import ReducerConfig
+from billstream.processors.metrics import ProcessorMetrics
+from billstream.processors.probes import add_probe_pages
+from billstream.settings import Settings
+from billstream.tables.tables import customer_state_table
+from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ
+
+
+@dataclass
+class Worker:
+    """The assembled worker; tests reach the table, topics and metrics through it."""
+
+    app: faust.App
+    table: Any  # faust.Table[bytes, bytes]
+    source: Any  # faust.TopicT
+    output: Any
+    dlq: Any
+    agent: Any
+    processor: EventProcessor
+    metrics: ProcessorMetrics
+    registry: CollectorRegistry
+
+
+def raw_topic(app: faust.App, name: str, **options: Any) -> Any:
+    """A topic of raw key/value bytes (no Faust codec on the hot path)."""
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        internal=False,
+        **options,
+    )
+
+
+def build_worker(
+    settings: Settings, registry: CollectorRegistry | None = None, **app_overrides: Any
+) -> Worker:
+    """Declare everything on a fresh Faust app; nothing connects until the app starts."""
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = ProcessorMetrics(registry)
+    app = create_faust_app(settings, **app_overrides)
+    table = customer_state_table(app, settings.billstream_topic_partitions)
+    source = raw_topic(app, settings.topic(STRIPE_EVENTS))
+    output = raw_topic(app, settings.topic(ACCOUNT_STATE))
+    dlq = raw_topic(app, settings.topic(STRIPE_EVENTS_DLQ))
+    processor = EventProcessor(
+        table=table,
+        output=output,
+        dlq=dlq,
+        metrics=metrics,
+        config=ReducerConfig.from_settings(settings),
+    )
+
+    async def process_stripe_events(stream: Any) -> None:
+        await processor.run(stream.events())
+
+    agent = app.agent(source, name=AGENT_NAME)(process_stripe_events)
+    add_probe_pages(app, registry)
+    return Worker(app, table, source, output, dlq, agent, processor, metrics, registry)

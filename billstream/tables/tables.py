@@ -1,0 +1,51 @@
+"""The changelog-backed Faust table holding one aggregate per customer, and its value codec.
+
+Keys are the record keys of `stripe.events` (customer ids, raw bytes) so the table is
+co-partitioned with its source. Values are the reducer's state dict encoded once with orjson:
+the same bytes go to the store and the changelog, and a memory store holds compact bytes
+instead of Python objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+import orjson
+from faust.types import TableT
+
+# Persisted contract: the changelog topic is `<app id>-customer-state-changelog`.
+CUSTOMER_STATE_TABLE = "customer-state"
+
+# The changelog keeps only the latest aggregate per customer; compaction bounds it.
+CHANGELOG_CONFIGS: dict[str, str] = {
+    "cleanup.policy": "compact",
+    "segment.ms": str(6 * 3600 * 1000),
+    "min.cleanable.dirty.ratio": "0.2",
+}
+
+
+def encode_state(state: dict[str, Any]) -> bytes:
+    """Table value for a state dict (orjson, deterministic key order)."""
+    return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
+
+
+def decode_state(value: bytes | None) -> dict[str, Any] | None:
+    """State dict for a table value; None for a customer never seen."""
+    if value is None:
+        return None
+    decoded: dict[str, Any] = orjson.loads(value)
+    return decoded
+
+
+def customer_state_table(app: faust.App, partitions: int) -> TableT[bytes, bytes]:
+    """Declare the per-customer table on `app` (one changelog partition per source partition)."""
+    return app.Table(
+        CUSTOMER_STATE_TABLE,
+        default=None,
+        key_type=bytes,  # bytes types select Faust's "raw" codec for keys and values
+        value_type=bytes,
+        partitions=partitions,
+        extra_topic_configs=CHANGELOG_CONFIGS,
+        help="customer id -> encoded aggregate (account, subscriptions, episodes, applied ids)",
+    )

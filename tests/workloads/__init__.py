@@ -1,0 +1,1 @@
+"""Realistic event streams shared by integration tests and the benchmarks."""

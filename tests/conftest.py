@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from billstream.settings import Settings
+from tests.stripe_mock import closed_port_url, stripe_mock  # noqa: F401  (shared fixtures)
 
 SettingsFactory = Callable[..., Settings]
 

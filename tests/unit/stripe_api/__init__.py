@@ -1,0 +1,1 @@
+"""Tests of the Stripe API tools (backfill, reconcile) against stripe-mock."""

@@ -25,11 +25,17 @@ from billstream.api.state import ACCOUNT_FIELDS, TRACKED_FIELDS, AccountState
 MIGRATIONS = "billstream.api:migrations"
 IN_CHUNK = 500  # ids per IN (...) list: far below every backend's bound-parameter limit
 
+# Rows become dicts keyed by these plain strings (column names are a str subclass orjson refuses).
 ACCOUNT_COLUMNS = [accounts.c[name] for name in ACCOUNT_FIELDS]
-TRANSITION_COLUMNS = [
-    account_transitions.c[name]
-    for name in ("version", "previous_version", "event_id", "event_type", "occurred_at", "changes")
-]
+TRANSITION_FIELDS = (
+    "version",
+    "previous_version",
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "changes",
+)
+TRANSITION_COLUMNS = [account_transitions.c[name] for name in TRANSITION_FIELDS]
 
 
 def engine_url(url: str) -> URL:
@@ -87,7 +93,7 @@ class Store:
         query = select(*ACCOUNT_COLUMNS).where(accounts.c.customer_id == customer_id)
         with self.engine.connect() as connection:
             row = connection.execute(query).first()
-        return None if row is None else dict(row._mapping)
+        return None if row is None else dict(zip(ACCOUNT_FIELDS, row, strict=True))
 
     def list_accounts(
         self,
@@ -106,7 +112,9 @@ class Store:
         if payment_state is not None:
             query = query.where(accounts.c.payment_state == payment_state)
         with self.engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+            return [
+                dict(zip(ACCOUNT_FIELDS, row, strict=True)) for row in connection.execute(query)
+            ]
 
     def get_transitions(self, customer_id: str) -> list[dict[str, Any]] | None:
         """The account's stored changes, oldest first; None when the account is unknown."""
@@ -119,7 +127,8 @@ class Store:
         with self.engine.connect() as connection:
             if connection.execute(known).first() is None:
                 return None
-            return [dict(row._mapping) for row in connection.execute(query)]
+            rows = connection.execute(query)
+            return [dict(zip(TRANSITION_FIELDS, row, strict=True)) for row in rows]
 
     def apply(self, states: Sequence[AccountState]) -> ApplyResult:
         """Store every state newer than the stored one, in ONE transaction (all or nothing)."""
@@ -146,7 +155,7 @@ class Store:
         for chunk in _chunks(sorted(ids), IN_CHUNK):
             query = select(*ACCOUNT_COLUMNS).where(accounts.c.customer_id.in_(chunk))
             for row in connection.execute(query):
-                found[row.customer_id] = dict(row._mapping)
+                found[row.customer_id] = dict(zip(ACCOUNT_FIELDS, row, strict=True))
         return found
 
     def _upsert(self) -> Insert:

@@ -1,0 +1,165 @@
+"""The read model on SQLite and on a real PostgreSQL: ordering, transitions, pages, filters."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from billstream.api.models import metadata
+from billstream.api.store import IN_CHUNK, Store, engine_url
+from tests.unit.api.helpers import make_state
+
+
+def test_migration_builds_exactly_the_models_schema(store: Store) -> None:
+    with store.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert diff == []
+
+
+def test_migrating_again_keeps_the_data(store: Store) -> None:
+    store.apply([make_state("cus_1", 1)])
+    store.migrate()
+    assert store.get_account("cus_1") is not None
+
+
+def test_account_is_served_with_exactly_the_contract_fields(store: Store) -> None:
+    store.apply([make_state("cus_1", 3, plan="BUSINESS", pending_plan="PRO")])
+    account = store.get_account("cus_1")
+    assert account == {
+        "customer_id": "cus_1",
+        "plan": "BUSINESS",
+        "interval": "month",
+        "subscription_id": "sub_cus_1",
+        "subscription_status": "active",
+        "payment_state": "ok",
+        "cancel_at_period_end": False,
+        "pending_plan": "PRO",
+        "current_period_end": 1767225600,
+        "deleted": False,
+        "version": 3,
+        "updated_by_event": "evt_cus_1_3",
+        "updated_at": 1767225603,
+    }
+    assert store.get_account("cus_unknown") is None
+
+
+def test_an_older_version_arriving_late_changes_nothing(store: Store) -> None:
+    store.apply([make_state("cus_1", 1, plan="FREE")])
+    store.apply([make_state("cus_1", 3, plan="BUSINESS")])
+    result = store.apply([make_state("cus_1", 2, plan="PRO")])
+    assert (result.applied, result.stale) == (0, 1)
+    account = store.get_account("cus_1")
+    assert account is not None
+    assert (account["version"], account["plan"]) == (3, "BUSINESS")
+    assert [t["version"] for t in store.get_transitions("cus_1") or []] == [1, 3]
+
+
+def test_a_replayed_batch_is_harmless(store: Store) -> None:
+    batch = [make_state("cus_1", 1), make_state("cus_1", 2, plan="FREE"), make_state("cus_2", 1)]
+    assert store.apply(batch).applied == 3
+    again = store.apply(batch)
+    assert (again.applied, again.stale) == (0, 3)
+    assert len(store.get_transitions("cus_1") or []) == 2
+    account = store.get_account("cus_1")
+    assert account is not None
+    assert account["plan"] == "FREE"
+
+
+def test_versions_out_of_order_within_one_batch(store: Store) -> None:
+    result = store.apply([make_state("cus_1", 2, plan="FREE"), make_state("cus_1", 1)])
+    assert (result.applied, result.stale) == (1, 1)
+    account = store.get_account("cus_1")
+    assert account is not None
+    assert account["version"] == 2
+
+
+def test_transitions_record_each_change_with_its_event_oldest_first(store: Store) -> None:
+    store.apply([make_state("cus_1", 1, plan="FREE", updated_by_event_type="checkout.done")])
+    store.apply(
+        [
+            make_state("cus_1", 2, plan="PRO"),
+            make_state(
+                "cus_1", 4, plan="PRO", payment_state="past_due", updated_by_event_type=None
+            ),
+        ]
+    )
+    first, second, third = store.get_transitions("cus_1") or []
+    assert first["previous_version"] is None
+    assert first["changes"]["plan"] == {"from": None, "to": "FREE"}
+    assert first["event_type"] == "checkout.done"
+    assert second == {
+        "version": 2,
+        "previous_version": 1,
+        "event_id": "evt_cus_1_2",
+        "event_type": "customer.subscription.updated",
+        "occurred_at": 1767225602,
+        "changes": {"plan": {"from": "FREE", "to": "PRO"}},
+    }
+    assert third["previous_version"] == 2
+    assert third["event_type"] is None
+    assert third["changes"] == {"payment_state": {"from": "ok", "to": "past_due"}}
+    assert store.get_transitions("cus_unknown") is None
+
+
+def test_a_batch_larger_than_one_in_list(store: Store) -> None:
+    count = IN_CHUNK * 2 + 7
+    states = [make_state(f"cus_{n:05d}", 1) for n in range(count)]
+    assert store.apply(states).applied == count
+    assert store.apply(states).stale == count
+    assert len(store.list_accounts(limit=count + 1)) == count
+
+
+def test_pages_are_stable_under_concurrent_inserts(store: Store) -> None:
+    seeded = [f"cus_{n:03d}" for n in range(0, 100, 2)]
+    store.apply([make_state(customer_id, 1) for customer_id in seeded])
+    seen: list[str] = []
+    after = None
+    inserted = 0
+    while True:
+        page = store.list_accounts(limit=7, after=after)
+        seen.extend(row["customer_id"] for row in page)
+        if not page:
+            break
+        after = page[-1]["customer_id"]
+        # Between pages, new accounts land both behind and ahead of the cursor.
+        store.apply(
+            [make_state(f"cus_{inserted * 2 + 1:03d}", 1), make_state(f"cus_a{inserted}", 1)]
+        )
+        inserted += 1
+    assert seen == sorted(set(seen)), "no account twice, keyset order kept"
+    assert set(seeded) <= set(seen), "every account present from the start is served"
+
+
+def test_filters_by_plan_and_payment_state_with_pages(store: Store) -> None:
+    store.apply(
+        [
+            make_state(f"cus_{n:02d}", 1, plan=("FREE", "PRO")[n % 2], payment_state=state)
+            for n, state in enumerate(["ok", "past_due", "requires_action"] * 6)
+        ]
+    )
+    pro = store.list_accounts(limit=100, plan="PRO")
+    assert len(pro) == 9
+    assert {row["plan"] for row in pro} == {"PRO"}
+    past_due = store.list_accounts(limit=100, payment_state="past_due")
+    assert [row["customer_id"] for row in past_due] == [f"cus_{n:02d}" for n in range(1, 18, 3)]
+    both = store.list_accounts(limit=100, plan="PRO", payment_state="past_due")
+    assert [row["customer_id"] for row in both] == ["cus_01", "cus_07", "cus_13"]
+    second_page = store.list_accounts(limit=2, plan="PRO", payment_state="past_due", after="cus_01")
+    assert [row["customer_id"] for row in second_page] == ["cus_07", "cus_13"]
+    assert store.list_accounts(limit=10, plan="ENTERPRISE") == []
+
+
+def test_a_change_moves_the_account_between_filters(store: Store) -> None:
+    store.apply([make_state("cus_1", 1, payment_state="past_due")])
+    store.apply([make_state("cus_1", 2, payment_state="ok")])
+    assert store.list_accounts(limit=10, payment_state="past_due") == []
+    assert [r["customer_id"] for r in store.list_accounts(limit=10, payment_state="ok")] == [
+        "cus_1"
+    ]
+
+
+def test_database_url_forms() -> None:
+    assert engine_url("postgresql://u:p@h/db").drivername == "postgresql+psycopg"
+    assert engine_url("postgres://u:p@h/db").drivername == "postgresql+psycopg"
+    assert engine_url("sqlite:///var/billstream.db").drivername == "sqlite"
+    assert "secret" not in Store("postgresql://u:secret@127.0.0.1/db").display_url

@@ -1,0 +1,1 @@
+"""`billstream simulate`: signed, realistic Stripe Billing webhook traffic for a running stack."""

@@ -1,0 +1,239 @@
+"""Stripe-shaped payload builders (events, customers, subscriptions, invoices), shared by the
+simulator and tests so both exercise the pipeline with what Stripe really sends.
+
+`api_version` selects the payload shape: before 2025-03-31 (basil) the billing period sits on the
+subscription and an invoice names its `subscription`; from basil on the period sits on the items
+and the invoice's subscription is under `parent.subscription_details`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billstream.simulate.catalog import Price
+
+LEGACY_API = "2024-06-20"
+BASIL_API = "2025-03-31.basil"
+API_VERSIONS = (LEGACY_API, BASIL_API)
+
+Json = dict[str, Any]
+
+
+def is_basil(api_version: str) -> bool:
+    return api_version >= "2025-03-31"
+
+
+def event(
+    event_id: str,
+    event_type: str,
+    obj: Json,
+    created: int,
+    *,
+    api_version: str = BASIL_API,
+    previous_attributes: Json | None = None,
+    request_id: str | None = None,
+) -> Json:
+    """The event envelope Stripe POSTs to a webhook endpoint."""
+    data: Json = {"object": obj}
+    if previous_attributes is not None:
+        data["previous_attributes"] = previous_attributes
+    return {
+        "id": event_id,
+        "object": "event",
+        "api_version": api_version,
+        "created": created,
+        "data": data,
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": request_id, "idempotency_key": None},
+        "type": event_type,
+    }
+
+
+def price_object(price: Price) -> Json:
+    return {
+        "id": price.id,
+        "object": "price",
+        "active": True,
+        "billing_scheme": "per_unit",
+        "currency": "usd",
+        "livemode": False,
+        "lookup_key": price.lookup_key,
+        "metadata": {},
+        "nickname": None,
+        "product": price.product,
+        "recurring": {"interval": price.interval, "interval_count": 1, "usage_type": "licensed"},
+        "type": "recurring",
+        "unit_amount": price.unit_amount,
+    }
+
+
+def customer(customer_id: str, created: int, *, email: str, name: str) -> Json:
+    return {
+        "id": customer_id,
+        "object": "customer",
+        "balance": 0,
+        "created": created,
+        "currency": "usd",
+        "delinquent": False,
+        "description": None,
+        "email": email,
+        "invoice_settings": {"default_payment_method": None},
+        "livemode": False,
+        "metadata": {},
+        "name": name,
+        "tax_exempt": "none",
+    }
+
+
+def subscription(
+    sub_id: str,
+    *,
+    customer_id: str,
+    item_id: str,
+    price: Price,
+    status: str,
+    created: int,
+    current_period_start: int,
+    current_period_end: int,
+    api_version: str = BASIL_API,
+    cancel_at_period_end: bool = False,
+    canceled_at: int | None = None,
+    ended_at: int | None = None,
+    trial_start: int | None = None,
+    trial_end: int | None = None,
+    pending_plan: str | None = None,
+    latest_invoice: str | None = None,
+) -> Json:
+    """A subscription with one item; `pending_plan` goes to `metadata.pending_plan`."""
+    item: Json = {
+        "id": item_id,
+        "object": "subscription_item",
+        "created": created,
+        "metadata": {},
+        "price": price_object(price),
+        "quantity": 1,
+        "subscription": sub_id,
+    }
+    obj: Json = {
+        "id": sub_id,
+        "object": "subscription",
+        "billing_cycle_anchor": current_period_start,
+        "cancel_at": current_period_end if cancel_at_period_end else None,
+        "cancel_at_period_end": cancel_at_period_end,
+        "canceled_at": canceled_at,
+        "collection_method": "charge_automatically",
+        "created": created,
+        "currency": "usd",
+        "customer": customer_id,
+        "ended_at": ended_at,
+        "items": {
+            "object": "list",
+            "data": [item],
+            "has_more": False,
+            "total_count": 1,
+            "url": f"/v1/subscription_items?subscription={sub_id}",
+        },
+        "latest_invoice": latest_invoice,
+        "livemode": False,
+        "metadata": {"pending_plan": pending_plan} if pending_plan else {},
+        "pause_collection": None,
+        "start_date": created,
+        "status": status,
+        "trial_end": trial_end,
+        "trial_start": trial_start,
+    }
+    period = {
+        "current_period_start": current_period_start,
+        "current_period_end": current_period_end,
+    }
+    (item if is_basil(api_version) else obj).update(period)
+    return obj
+
+
+def invoice(
+    invoice_id: str | None,
+    *,
+    customer_id: str,
+    subscription_id: str,
+    price: Price,
+    status: str,
+    billing_reason: str,
+    created: int,
+    period_start: int,
+    period_end: int,
+    amount_due: int,
+    attempt_count: int = 0,
+    next_payment_attempt: int | None = None,
+    api_version: str = BASIL_API,
+) -> Json:
+    """An invoice of one subscription line; `invoice_id=None` is an upcoming (preview) invoice."""
+    paid = status == "paid"
+    obj: Json = {
+        "object": "invoice",
+        "amount_due": amount_due,
+        "amount_paid": amount_due if paid else 0,
+        "amount_remaining": 0 if paid else amount_due,
+        "attempt_count": attempt_count,
+        "attempted": attempt_count > 0,
+        "billing_reason": billing_reason,
+        "collection_method": "charge_automatically",
+        "created": created,
+        "currency": "usd",
+        "customer": customer_id,
+        "lines": {
+            "object": "list",
+            "data": [{"object": "line_item", "amount": amount_due, "pricing": {"price": price.id}}],
+            "has_more": False,
+        },
+        "livemode": False,
+        "next_payment_attempt": next_payment_attempt,
+        "period_end": period_end,
+        "period_start": period_start,
+        "status": status,
+        "total": amount_due,
+    }
+    if invoice_id is not None:
+        obj["id"] = invoice_id
+    if is_basil(api_version):
+        obj["parent"] = {
+            "type": "subscription_details",
+            "subscription_details": {"subscription": subscription_id, "metadata": {}},
+        }
+    else:
+        obj["subscription"] = subscription_id
+        obj["paid"] = paid
+    return obj
+
+
+def checkout_session(
+    session_id: str, *, customer_id: str, subscription_id: str, created: int, amount_total: int
+) -> Json:
+    return {
+        "id": session_id,
+        "object": "checkout.session",
+        "amount_total": amount_total,
+        "created": created,
+        "currency": "usd",
+        "customer": customer_id,
+        "expires_at": created + 86400,
+        "livemode": False,
+        "metadata": {},
+        "mode": "subscription",
+        "payment_status": "paid" if amount_total else "no_payment_required",
+        "status": "complete",
+        "subscription": subscription_id,
+    }
+
+
+def payment_intent(intent_id: str, *, customer_id: str, amount: int, status: str) -> Json:
+    """Sent when an endpoint subscribes to payment intents; billstream's allowlist ignores them."""
+    return {
+        "id": intent_id,
+        "object": "payment_intent",
+        "amount": amount,
+        "currency": "usd",
+        "customer": customer_id,
+        "livemode": False,
+        "status": status,
+    }

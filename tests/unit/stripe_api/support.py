@@ -39,7 +39,7 @@ class Sent:
 
     @property
     def form(self) -> dict[str, list[str]]:
-        return parse_qs(self.body or "")
+        return parse_qs(self.body or "", keep_blank_values=True)
 
 
 class RecordingClient(stripe.RequestsClient):

@@ -13,6 +13,7 @@ from billstream.processors.app import create_faust_app
 from billstream.processors.config import ReducerConfig
 from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.probes import add_probe_pages
+from billstream.processors.reconcile import register_reconcile_timer
 from billstream.settings import Settings
 from billstream.tables.tables import customer_state_table
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ
@@ -70,4 +71,6 @@ def build_worker(
 
     agent = app.agent(source, name=AGENT_NAME)(process_stripe_events)
     add_probe_pages(app, registry)
+    if settings.reconcile_cron_enabled:  # deferred downgrades via Stripe's API (docs/stripe-api.md)
+        register_reconcile_timer(app, settings, table, metrics)
     return Worker(app, table, source, output, dlq, agent, processor, metrics, registry)

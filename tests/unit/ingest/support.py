@@ -1,0 +1,72 @@
+"""In-process stand-ins and builders for ingest unit tests (never used against a broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Literal
+
+from prometheus_client import CollectorRegistry
+
+from billstream.ingest.publisher import PublishError, Record
+
+SECRET = "whsec_test_secret"
+Mode = Literal["ack", "fail", "hang"]
+
+
+class FakePublisher:
+    """The publisher interface in memory: acknowledges, fails or never answers (`mode`)."""
+
+    def __init__(self, mode: Mode = "ack") -> None:
+        self.mode: Mode = mode
+        self.connected = True
+        self.records: list[Record] = []
+        self.started = False
+        self.stopped = False
+
+    @property
+    def ready(self) -> bool:
+        return self.started and self.connected
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def publish(self, record: Record) -> None:
+        if self.mode == "fail":
+            raise PublishError("broker unreachable")
+        if self.mode == "hang":
+            await asyncio.Event().wait()
+        self.records.append(record)
+
+
+def event_body(
+    event_type: str = "invoice.paid",
+    event_id: str = "evt_1",
+    customer: str | None = "cus_1",
+    account: str | None = None,
+    **extra: Any,
+) -> bytes:
+    """A Stripe-shaped event, pretty-printed like Stripe sends it (so re-serialising shows)."""
+    obj: dict[str, Any] = {"id": "in_1", "object": event_type.split(".")[0]}
+    if customer is not None:
+        obj["customer"] = customer
+    event: dict[str, Any] = {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "created": 1_767_225_600,
+        "data": {"object": obj},
+        **extra,
+    }
+    if account is not None:
+        event["account"] = account
+    return json.dumps(event, indent=2).encode()
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    """A metric's current value (0 when the series does not exist yet)."""
+    value = registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value

@@ -1,0 +1,170 @@
+"""Every row of the contract's table for POST /webhooks/stripe, against the real app."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from billstream.ingest.metrics import Rejection
+from billstream.stripe_signing import sign_payload
+from tests.unit.ingest.conftest import Ingest, IngestFactory
+from tests.unit.ingest.support import SECRET, FakePublisher, event_body, sample
+
+
+async def test_verified_allowed_event_is_queued_byte_for_byte(ingest: Ingest) -> None:
+    body = event_body("invoice.paid", event_id="evt_42", customer="cus_7")
+    before = time.time_ns() // 1_000_000
+    status, answer = await ingest.post(body)
+    after = time.time_ns() // 1_000_000
+
+    assert (status, answer) == (200, {"status": "queued"})
+    [record] = ingest.publisher.records
+    assert record.topic == ingest.settings.topic("stripe.events")
+    assert record.value == body
+    assert record.key == b"cus_7"
+    headers = dict(record.headers)
+    assert headers["stripe-event-id"] == b"evt_42"
+    assert headers["stripe-event-type"] == b"invoice.paid"
+    assert before <= int(headers["received-at"]) <= after
+    assert "stripe-account" not in headers
+    assert sample(ingest.registry, "stripe_webhook_received_total") == 1
+    assert sample(ingest.registry, "stripe_webhook_queued_total") == 1
+    assert sample(ingest.registry, "stripe_webhook_publish_seconds_count") == 1
+
+
+async def test_connect_account_is_a_header_and_customer_events_key_by_object_id(
+    ingest: Ingest,
+) -> None:
+    body = json.dumps(
+        {
+            "id": "evt_9",
+            "type": "customer.updated",
+            "account": "acct_1",
+            "data": {"object": {"id": "cus_9", "object": "customer"}},
+        }
+    ).encode()
+    assert await ingest.post(body) == (200, {"status": "queued"})
+    [record] = ingest.publisher.records
+    assert record.key == b"cus_9"
+    assert dict(record.headers)["stripe-account"] == b"acct_1"
+
+
+async def test_type_outside_the_allowlist_is_ignored_and_not_published(ingest: Ingest) -> None:
+    status, answer = await ingest.post(event_body("charge.succeeded"))
+    assert (status, answer) == (200, {"status": "ignored"})
+    assert ingest.publisher.records == []
+    assert sample(ingest.registry, "stripe_webhook_ignored_total", type="charge.succeeded") == 1
+    assert sample(ingest.registry, "stripe_webhook_queued_total") == 0
+
+
+async def test_ignored_type_label_is_bounded(ingest: Ingest) -> None:
+    await ingest.post(event_body("Weird Type/" + "x" * 200))
+    assert sample(ingest.registry, "stripe_webhook_ignored_total", type="other") == 1
+
+
+def _bad_signatures(body: bytes) -> dict[str, str | None]:
+    now = int(time.time())
+    good = sign_payload(body, SECRET, now)
+    return {
+        "missing": None,
+        "empty": "",
+        "garbage": "nonsense",
+        "no timestamp": good.split(",", 1)[1],
+        "timestamp not a number": good.replace(f"t={now}", "t=soon"),
+        "no v1 entry": good.replace("v1=", "v0="),
+        "other secret": sign_payload(body, "whsec_someone_else", now),
+        "too old": sign_payload(body, SECRET, now - 301),
+        "too far in the future": sign_payload(body, SECRET, now + 301),
+        "another body": sign_payload(body + b" ", SECRET, now),
+        "non-ascii signature": f"t={now},v1=é" + "0" * 63,
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_signatures(b"")))
+async def test_unverifiable_requests_get_400_invalid_signature(ingest: Ingest, case: str) -> None:
+    body = event_body()
+    status, answer = await ingest.post(body, signature=_bad_signatures(body)[case])
+    assert (status, answer) == (400, {"status": "invalid_signature"})
+    assert ingest.publisher.records == []
+    assert sample(ingest.registry, "stripe_webhook_invalid_signature_total") == 1
+    assert sample(ingest.registry, "stripe_webhook_rejected_total", reason="invalid_signature") == 1
+
+
+INVALID_PAYLOADS = {
+    "not json": b"{not json",
+    "not utf-8 json": b'{"id": "\xff"}',
+    "array": b"[1, 2]",
+    "string": b'"evt_1"',
+    "no id": b'{"type": "invoice.paid", "data": {"object": {}}}',
+    "empty id": b'{"id": "", "type": "invoice.paid", "data": {"object": {}}}',
+    "numeric id": b'{"id": 7, "type": "invoice.paid", "data": {"object": {}}}',
+    "no type": b'{"id": "evt_1", "data": {"object": {}}}',
+    "type not a string": b'{"id": "evt_1", "type": ["a"], "data": {"object": {}}}',
+    "no data": b'{"id": "evt_1", "type": "invoice.paid"}',
+    "data not an object": b'{"id": "evt_1", "type": "invoice.paid", "data": 3}',
+    "no data.object": b'{"id": "evt_1", "type": "invoice.paid", "data": {}}',
+    "data.object a list": b'{"id": "evt_1", "type": "invoice.paid", "data": {"object": []}}',
+}
+
+
+@pytest.mark.parametrize("case", list(INVALID_PAYLOADS))
+async def test_verified_non_events_get_400_invalid_payload(ingest: Ingest, case: str) -> None:
+    status, answer = await ingest.post(INVALID_PAYLOADS[case])
+    # Stripe signs UTF-8 text: a body that is not UTF-8 cannot carry a valid signature.
+    expected = "invalid_signature" if case == "not utf-8 json" else "invalid_payload"
+    assert (status, answer) == (400, {"status": expected})
+    assert ingest.publisher.records == []
+    assert sample(ingest.registry, "stripe_webhook_rejected_total", reason=expected) == 1
+
+
+async def test_body_of_exactly_the_limit_is_accepted_one_more_byte_is_413(
+    make_ingest: IngestFactory,
+) -> None:
+    ingest = await make_ingest(stripe_webhook_max_body=1024)
+    base = event_body()
+    at_limit = base[:-1] + b" " * (1024 - len(base)) + b"}"
+    assert len(at_limit) == 1024
+    assert await ingest.post(at_limit) == (200, {"status": "queued"})
+    status, answer = await ingest.post(at_limit + b" ")
+    assert (status, answer) == (413, {"status": "too_large"})
+    assert len(ingest.publisher.records) == 1
+    assert sample(ingest.registry, "stripe_webhook_rejected_total", reason="too_large") == 1
+
+
+async def test_broker_failure_gets_503_unavailable(make_ingest: IngestFactory) -> None:
+    ingest = await make_ingest(publisher=FakePublisher("fail"))
+    status, answer = await ingest.post(event_body())
+    assert (status, answer) == (503, {"status": "unavailable"})
+    assert sample(ingest.registry, "stripe_webhook_rejected_total", reason="unavailable") == 1
+    assert sample(ingest.registry, "stripe_webhook_queued_total") == 0
+    assert sample(ingest.registry, "stripe_webhook_publish_seconds_count") == 1
+
+
+async def test_unacknowledged_publish_gets_503_after_the_timeout(
+    make_ingest: IngestFactory,
+) -> None:
+    ingest = await make_ingest(publisher=FakePublisher("hang"), ingest_publish_timeout=0.2)
+    status, answer = await ingest.post(event_body())
+    assert (status, answer) == (503, {"status": "unavailable"})
+    assert sample(ingest.registry, "stripe_webhook_queued_total") == 0
+
+
+async def test_the_same_delivery_is_queued_once_the_broker_is_back(
+    make_ingest: IngestFactory,
+) -> None:
+    ingest = await make_ingest(publisher=FakePublisher("fail"))
+    body = event_body()
+    signature = sign_payload(body, SECRET)
+    assert (await ingest.post(body, signature=signature))[0] == 503
+    ingest.publisher.mode = "ack"
+    assert await ingest.post(body, signature=signature) == (200, {"status": "queued"})
+    assert [record.value for record in ingest.publisher.records] == [body]
+
+
+def test_every_rejection_reason_has_a_status() -> None:
+    from billstream.ingest.webhook import STATUS_OF
+
+    assert set(STATUS_OF) == set(Rejection)
+    assert all(400 <= status < 500 or status == 503 for status in STATUS_OF.values())

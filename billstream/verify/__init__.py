@@ -1,0 +1,1 @@
+"""`billstream rebuild` / `verify`: replay stripe.events through the pure reducer and compare."""

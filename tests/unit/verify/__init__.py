@@ -1,0 +1,1 @@
+"""Tests of rebuild/verify without a broker."""

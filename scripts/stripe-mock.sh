@@ -25,10 +25,12 @@ install() {
   if [[ -x $binary && -f $stamp && $(<"$stamp") == "$version" ]]; then
     return 0
   fi
-  command -v go >/dev/null || { log "needs Go (go install) to build $version"; exit 1; }
+  local go=go
+  command -v go >/dev/null || go=/usr/local/go/bin/go
+  [[ -x $(command -v "$go") ]] || { log "needs Go (go install) to build $version"; exit 1; }
   log "installing github.com/stripe/stripe-mock@$version into $gobin"
   mkdir -p "$gobin"
-  GOBIN=$gobin GOFLAGS=-buildvcs=false go install "github.com/stripe/stripe-mock@$version"
+  GOBIN=$gobin GOFLAGS=-buildvcs=false "$go" install "github.com/stripe/stripe-mock@$version"
   echo "$version" >"$stamp"
 }
 

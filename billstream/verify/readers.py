@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from billstream.settings import Settings
 
@@ -32,6 +33,20 @@ class TopicRead:
     truncated: dict[int, int] = field(default_factory=dict)  # partition -> log start offset
 
 
+async def topic_partitions(settings: Settings, topic: str) -> list[int]:
+    """The partition numbers of `topic`; SourceError when it does not exist."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = sorted(int(p["partition"]) for p in described["partitions"])
+    if described["error_code"] or not partitions:
+        raise SourceError(f"topic {topic} does not exist")
+    return partitions
+
+
 async def read_topic(
     settings: Settings, topic: str, read: TopicRead, idle_timeout: float = 30.0
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
@@ -42,12 +57,9 @@ async def read_topic(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
+    assigned = [TopicPartition(topic, p) for p in await topic_partitions(settings, topic)]
     await consumer.start()
     try:
-        if topic not in await consumer.topics():
-            raise SourceError(f"topic {topic} does not exist")
-        partitions = sorted(consumer.partitions_for_topic(topic) or ())
-        assigned = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(assigned)
         begin = await consumer.beginning_offsets(assigned)
         end = await consumer.end_offsets(assigned)

@@ -1,0 +1,57 @@
+"""Reading the shipped Grafana dashboards: their PromQL expressions and the metrics they name."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DASHBOARDS = ROOT / "grafana" / "dashboards"
+# Grafana's range macro, replaced by a concrete window when Prometheus evaluates an expression.
+RANGE_MACRO = "$__range"
+_METRIC = re.compile(r"\b((?:stripe|billstream)_[a-z0-9_]+|up)\b(?=\s*[{\[)]|\s*$|\s)")
+_SERIES_SUFFIXES = ("_bucket", "_count", "_sum")
+
+
+@dataclass(frozen=True)
+class Query:
+    dashboard: str
+    panel: str
+    ref_id: str
+    expr: str
+
+    def name(self) -> str:
+        return f"{self.dashboard} / {self.panel} / {self.ref_id}"
+
+    def metrics(self) -> set[str]:
+        """Series names in the expression (`x_bucket` stays `x_bucket`)."""
+        return set(_METRIC.findall(self.expr))
+
+    def families(self) -> set[str]:
+        """Metric family names, as exporters declare them in `# TYPE` lines."""
+        return {family(metric) for metric in self.metrics()}
+
+    def promql(self, window: str) -> str:
+        return self.expr.replace(RANGE_MACRO, window)
+
+
+def family(series: str) -> str:
+    for suffix in _SERIES_SUFFIXES:
+        if series.endswith(suffix):
+            return series.removesuffix(suffix)
+    return series
+
+
+def dashboards() -> dict[str, dict[str, object]]:
+    return {path.name: json.loads(path.read_text()) for path in sorted(DASHBOARDS.glob("*.json"))}
+
+
+def queries() -> list[Query]:
+    found = []
+    for name, board in dashboards().items():
+        for panel in board["panels"]:  # type: ignore[attr-defined]
+            for target in panel.get("targets", []):
+                found.append(Query(name, panel["title"], target["refId"], target["expr"]))
+    return found

@@ -85,7 +85,8 @@ async def _served(settings: Settings, api_url: str | None) -> list[tuple[str, di
     return sources
 
 
-async def _main(settings: Settings, args: argparse.Namespace) -> int:
+async def execute(settings: Settings, args: argparse.Namespace) -> int:
+    """The whole command in the running loop (tests call this; `run` wraps it)."""
     result, read = await _rebuild(settings, args.idle_timeout)
     accounts = result.accounts()
     print(
@@ -118,7 +119,7 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(_main(settings, args))
+        return asyncio.run(execute(settings, args))
     except SourceError as error:
         print(f"billstream {args.command}: {error}", file=sys.stderr)
         return 2

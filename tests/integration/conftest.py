@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.kafka import broker_answers
+from tests.integration.private_broker import PrivateBroker, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = ROOT / "scripts" / "kafka" / "kafka.sh"
@@ -38,3 +39,14 @@ def kafka_bootstrap() -> Iterator[str]:
     yield bootstrap
     if started:
         subprocess.run([str(KAFKA_SCRIPT), "down"], check=False)
+
+
+@pytest.fixture
+def private_broker() -> Iterator[PrivateBroker]:
+    """A started broker on free ports that a test may stop and start; removed afterwards."""
+    broker = PrivateBroker(*free_ports(2))
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.remove()

@@ -1,0 +1,60 @@
+"""A broker of one's own on free ports, for tests that stop and restart it (not the shared one)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKA_SCRIPT = ROOT / "scripts" / "kafka" / "kafka.sh"
+KAFKA_HOME = ROOT / "var" / "kafka"
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct ports the kernel says are free right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@dataclass(frozen=True)
+class PrivateBroker:
+    """`kafka.sh` on its own ports; data, pid and config live under var/kafka per port.
+
+    `start()` and `stop()` block for seconds: from async tests call them via `asyncio.to_thread`.
+    """
+
+    port: int
+    controller_port: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start (or restart, keeping its data) and wait until it answers metadata requests."""
+        self._script("up")
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM, then SIGKILL after 30 s)."""
+        self._script("down")
+
+    def remove(self) -> None:
+        """Stop and delete its data, config and log."""
+        self._script("reset")
+        for leftover in (f"server-{self.port}.properties", f"logs/server-{self.port}.log"):
+            (KAFKA_HOME / leftover).unlink(missing_ok=True)
+
+    def _script(self, action: str) -> None:
+        env = dict(os.environ)
+        env["KAFKA_PORT"] = str(self.port)
+        env["KAFKA_CONTROLLER_PORT"] = str(self.controller_port)
+        subprocess.run([str(KAFKA_SCRIPT), action], env=env, check=True, timeout=180)

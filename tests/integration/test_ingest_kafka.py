@@ -1,0 +1,53 @@
+"""A signed webhook lands on stripe.events byte-for-byte, keyed and with the contract headers."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from billstream.ingest.app import create_app
+from tests.conftest import SettingsFactory
+from tests.integration.ingest_support import post_signed, stripe_event, wait_ready
+from tests.integration.kafka import consume
+
+
+async def total_records(bootstrap: str, topic: str, partitions: int) -> int:
+    """How many records `topic` holds (its end offsets summed)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+async def test_signed_event_arrives_byte_for_byte(
+    aiohttp_client: Any, make_settings: SettingsFactory, kafka_bootstrap: str, unique_id: str
+) -> None:
+    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
+    client = await aiohttp_client(create_app(settings, registry=CollectorRegistry()))
+    await wait_ready(client)  # also creates the topic
+    topic = settings.topic("stripe.events")
+
+    ignored = stripe_event(f"evt_ign_{unique_id}", "cus_x", type="charge.succeeded")
+    assert await post_signed(client, ignored) == (200, "ignored")
+    body = stripe_event(f"evt_{unique_id}", f"cus_{unique_id}", account="acct_42")
+    before = time.time_ns() // 1_000_000
+    assert await post_signed(client, body) == (200, "queued")
+    after = time.time_ns() // 1_000_000
+
+    [record] = await consume(kafka_bootstrap, topic, 1)
+    assert record.value == body
+    assert record.key == f"cus_{unique_id}".encode()
+    headers = dict(record.headers)
+    assert set(headers) == {"stripe-event-id", "stripe-event-type", "received-at", "stripe-account"}
+    assert headers["stripe-event-id"] == f"evt_{unique_id}".encode()
+    assert headers["stripe-event-type"] == b"invoice.paid"
+    assert headers["stripe-account"] == b"acct_42"
+    assert before <= int(headers["received-at"]) <= after
+    # the ignored event was not written
+    assert await total_records(kafka_bootstrap, topic, settings.billstream_topic_partitions) == 1

@@ -1,41 +1,34 @@
 """The read model on SQLAlchemy Core: idempotent batch upserts by version, keyset reads.
 
 Synchronous on purpose: one code path for SQLite (pysqlite) and PostgreSQL (psycopg), run in a
-thread pool by the HTTP handlers and the consumer (bench/api_read.py measures the cost).
+thread pool by the HTTP handlers and the consumer (bench/api.py measures the cost).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, Row, create_engine, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
+from billstream.api import queries
 from billstream.api.models import account_transitions, accounts
 from billstream.api.state import ACCOUNT_FIELDS, TRACKED_FIELDS, AccountState
 
 MIGRATIONS = "billstream.api:migrations"
 IN_CHUNK = 500  # ids per IN (...) list: far below every backend's bound-parameter limit
 
-# Rows become dicts keyed by these plain strings (column names are a str subclass orjson refuses).
 ACCOUNT_COLUMNS = [accounts.c[name] for name in ACCOUNT_FIELDS]
-TRANSITION_FIELDS = (
-    "version",
-    "previous_version",
-    "event_id",
-    "event_type",
-    "occurred_at",
-    "changes",
-)
-TRANSITION_COLUMNS = [account_transitions.c[name] for name in TRANSITION_FIELDS]
+T = TypeVar("T")
 
 
 def engine_url(url: str) -> URL:
@@ -62,9 +55,8 @@ class Store:
         if self.url.get_backend_name() == "sqlite":
             self.engine = _sqlite_engine(self.url, pool_size)
         else:
-            self.engine = create_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-            )
+            # No pre-ping (a round trip per request): reads retry once on a dead connection.
+            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=pool_size)
         self._insert = (
             postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         )
@@ -83,16 +75,14 @@ class Store:
 
     def ping(self) -> None:
         """Raises unless the database answers."""
-        with self.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        self._read(lambda connection: connection.execute(text("SELECT 1")))
 
     def close(self) -> None:
         self.engine.dispose()
 
     def get_account(self, customer_id: str) -> dict[str, Any] | None:
-        query = select(*ACCOUNT_COLUMNS).where(accounts.c.customer_id == customer_id)
-        with self.engine.connect() as connection:
-            row = connection.execute(query).first()
+        params = {"customer_id": customer_id}
+        row = self._read(lambda connection: connection.execute(queries.GET_ACCOUNT, params).first())
         return None if row is None else dict(zip(ACCOUNT_FIELDS, row, strict=True))
 
     def list_accounts(
@@ -104,31 +94,38 @@ class Store:
         payment_state: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to `limit` accounts with customer_id > `after`, in customer_id order."""
-        query = select(*ACCOUNT_COLUMNS).order_by(accounts.c.customer_id).limit(limit)
-        if after is not None:
-            query = query.where(accounts.c.customer_id > after)
-        if plan is not None:
-            query = query.where(accounts.c.plan == plan)
-        if payment_state is not None:
-            query = query.where(accounts.c.payment_state == payment_state)
-        with self.engine.connect() as connection:
-            return [
-                dict(zip(ACCOUNT_FIELDS, row, strict=True)) for row in connection.execute(query)
-            ]
+        given = {"after": after, "plan": plan, "payment_state": payment_state}
+        params = {"limit": limit} | {
+            name: value for name, value in given.items() if value is not None
+        }
+        query = queries.list_accounts(**{name: value is not None for name, value in given.items()})
+        rows = self._read(lambda connection: connection.execute(query, params).all())
+        return [dict(zip(ACCOUNT_FIELDS, row, strict=True)) for row in rows]
 
     def get_transitions(self, customer_id: str) -> list[dict[str, Any]] | None:
         """The account's stored changes, oldest first; None when the account is unknown."""
-        query = (
-            select(*TRANSITION_COLUMNS)
-            .where(account_transitions.c.customer_id == customer_id)
-            .order_by(account_transitions.c.version)
-        )
-        known = select(accounts.c.version).where(accounts.c.customer_id == customer_id)
-        with self.engine.connect() as connection:
-            if connection.execute(known).first() is None:
+        params = {"customer_id": customer_id}
+
+        def both(connection: Connection) -> list[Row[Any]] | None:
+            if connection.execute(queries.ACCOUNT_EXISTS, params).first() is None:
                 return None
-            rows = connection.execute(query)
-            return [dict(zip(TRANSITION_FIELDS, row, strict=True)) for row in rows]
+            return list(connection.execute(queries.GET_TRANSITIONS, params).all())
+
+        rows = self._read(both)
+        if rows is None:
+            return None
+        return [dict(zip(queries.TRANSITION_FIELDS, row, strict=True)) for row in rows]
+
+    def _read(self, query: Callable[[Connection], T]) -> T:
+        """Run a read; once more on a fresh connection if the pooled one had died."""
+        try:
+            with self.engine.connect() as connection:
+                return query(connection)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        with self.engine.connect() as connection:
+            return query(connection)
 
     def apply(self, states: Sequence[AccountState]) -> ApplyResult:
         """Store every state newer than the stored one, in ONE transaction (all or nothing)."""

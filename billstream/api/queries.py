@@ -1,0 +1,49 @@
+"""The read queries, built once: SQLAlchemy then skips statement construction per request."""
+
+from __future__ import annotations
+
+import functools
+
+from sqlalchemy import Integer, Select, bindparam, select
+
+from billstream.api.models import account_transitions, accounts
+from billstream.api.state import ACCOUNT_FIELDS
+
+# Rows become dicts keyed by these plain strings (column names are a str subclass orjson refuses).
+TRANSITION_FIELDS = (
+    "version",
+    "previous_version",
+    "event_id",
+    "event_type",
+    "occurred_at",
+    "changes",
+)
+ACCOUNT_COLUMNS = [accounts.c[name] for name in ACCOUNT_FIELDS]
+TRANSITION_COLUMNS = [account_transitions.c[name] for name in TRANSITION_FIELDS]
+
+GET_ACCOUNT = select(*ACCOUNT_COLUMNS).where(accounts.c.customer_id == bindparam("customer_id"))
+ACCOUNT_EXISTS = select(accounts.c.version).where(
+    accounts.c.customer_id == bindparam("customer_id")
+)
+GET_TRANSITIONS = (
+    select(*TRANSITION_COLUMNS)
+    .where(account_transitions.c.customer_id == bindparam("customer_id"))
+    .order_by(account_transitions.c.version)
+)
+
+
+@functools.cache
+def list_accounts(*, after: bool, plan: bool, payment_state: bool) -> Select[tuple[object, ...]]:
+    """A keyset page: binds `limit`, and `after`, `plan`, `payment_state` when filtered."""
+    query = (
+        select(*ACCOUNT_COLUMNS)
+        .order_by(accounts.c.customer_id)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    if after:
+        query = query.where(accounts.c.customer_id > bindparam("after"))
+    if plan:
+        query = query.where(accounts.c.plan == bindparam("plan"))
+    if payment_state:
+        query = query.where(accounts.c.payment_state == bindparam("payment_state"))
+    return query

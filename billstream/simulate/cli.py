@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from billstream.settings import Settings
 from billstream.simulate import catalog, events
-from billstream.simulate.expected import ExpectedState, fold
+from billstream.simulate.expected import fold
 from billstream.simulate.sender import Outcome, Sender, SendOptions
 from billstream.simulate.summary import render, summarize
 from billstream.simulate.traffic import TrafficConfig, traffic
@@ -80,12 +80,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
     report = asyncio.run(Sender(options, progress).run(traffic(config), total))
     bar.close()
-    expected: ExpectedState | None
-    try:
-        expected = fold(report.outcomes, settings)
-    except ImportError:
-        expected = None
-    summary = summarize(report, expected, seed, start)
+    summary = summarize(report, fold(report.outcomes, settings), seed, start)
     print(render(summary))
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")

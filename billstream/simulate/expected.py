@@ -4,7 +4,6 @@ order Kafka holds them (per customer: acknowledgement order), exactly as the wor
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from billstream.processors.reducer import CustomerState, InvalidEvent, ReducerConfig, apply
 from billstream.routing import routing_key
 from billstream.settings import Settings
 from billstream.simulate.sender import Outcome
@@ -29,9 +29,8 @@ class ExpectedState:
 
 def fold(outcomes: Iterable[Outcome], settings: Settings) -> ExpectedState:
     """Duplicates are left to the reducer, which skips ids it has seen like the worker does."""
-    reducer = importlib.import_module("billstream.processors.reducer")
-    config = reducer.ReducerConfig.from_settings(settings)
-    states: dict[str, Any] = {}
+    config = ReducerConfig.from_settings(settings)
+    states: dict[str, CustomerState] = {}
     expected = ExpectedState()
     for outcome in outcomes:
         if outcome.status != "queued":
@@ -39,8 +38,8 @@ def fold(outcomes: Iterable[Outcome], settings: Settings) -> ExpectedState:
         event = orjson.loads(outcome.delivery.body)
         key = routing_key(event)
         try:
-            states[key], _ = reducer.apply(states.get(key), event, config)
-        except reducer.InvalidEvent:
+            states[key], _ = apply(states.get(key), event, config)
+        except InvalidEvent:
             expected.invalid_events += 1
     for key, state in states.items():
         view = state.account_view()

@@ -33,9 +33,7 @@ STORY_LINES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )  # fmt: skip
 
 
-def summarize(
-    report: SendReport, expected: ExpectedState | None, seed: int, start: int
-) -> dict[str, Any]:
+def summarize(report: SendReport, expected: ExpectedState, seed: int, start: int) -> dict[str, Any]:
     """Plain data: counts only, never a payload or a secret."""
     outcomes = report.outcomes
     kinds = Counter(o.delivery.kind for o in outcomes)
@@ -56,15 +54,14 @@ def summarize(
         "retried": dict(sorted(report.retried_statuses.items())),
         "stories": dict(sorted(stories.items())),
     }
-    if expected is not None:
-        summary["expected"] = {
-            "customers": len(expected.accounts),
-            "plan": expected.count("plan"),
-            "payment_state": expected.count("payment_state"),
-            "subscription_status": expected.count("subscription_status"),
-            "deleted": expected.count("deleted").get("True", 0),
-            "invalid_events": expected.invalid_events,
-        }
+    summary["expected"] = {
+        "customers": len(expected.accounts),
+        "plan": expected.count("plan"),
+        "payment_state": expected.count("payment_state"),
+        "subscription_status": expected.count("subscription_status"),
+        "deleted": expected.count("deleted").get("True", 0),
+        "invalid_events": expected.invalid_events,
+    }
     return summary
 
 
@@ -87,10 +84,7 @@ def render(summary: dict[str, Any]) -> str:
     lines.append("stories (events ingest queued):")
     for label, items in STORY_LINES:
         lines.append(f"  {label}: " + ", ".join(f"{name} {stories.get(t, 0)}" for name, t in items))
-    expected = summary.get("expected")
-    if expected is None:
-        lines.append("expected state: unavailable (the reducer could not be imported)")
-        return "\n".join(lines)
+    expected = summary["expected"]
     lines += [
         f"expected state ({expected['customers']} customers, {expected['deleted']} deleted):",
         "  plan: " + _pairs(expected["plan"]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from billstream.processors.effects import AccountChanged, DowngradeScheduled, PlanChanged
 from tests.unit.processors.factories import (
     business_monthly,
@@ -39,7 +41,7 @@ def test_first_change_publishes_version_one_with_every_contract_field() -> None:
 
 
 def test_each_change_bumps_the_version_once_and_no_change_bumps_nothing() -> None:
-    period = {"current_period_end": 5_000_000}
+    period: dict[str, Any] = {"current_period_end": 5_000_000}
     state, _ = fold([subscription_event(CREATED, created=100, **period)])
     same = subscription_event(UPDATED, created=200, **period)  # new event, same subscription
     state, effects = fold([same], state)
@@ -102,7 +104,7 @@ def test_downgrade_scheduled_when_a_lower_pending_plan_appears() -> None:
 
 
 def test_downgrade_scheduled_again_after_being_withdrawn() -> None:
-    kept = {"prices": [business_monthly()]}
+    kept: dict[str, Any] = {"prices": [business_monthly()]}
     events = [
         subscription_event(CREATED, created=100, pending_plan="FREE", **kept),
         subscription_event(UPDATED, created=200, **kept),

@@ -1,0 +1,267 @@
+"""Property tests: duplicates, delivery order, robustness and the codec, over generated histories.
+
+A history is one customer's events: subscription events for a few subscriptions (distinct
+`created` times per subscription, the case where the semantics say order must not matter),
+invoice events for a few invoices, and events without rules. Times stay within the
+de-duplication retention, so nothing is forgotten mid-history.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import replace
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from billstream.processors import effects as fx
+from billstream.processors.reducer import apply
+from billstream.tables.state import AccountState, CustomerState
+from tests.unit.processors import factories as f
+from tests.unit.processors.support import CONFIG, fold
+
+Event = dict[str, Any]
+DAY = 86400
+SUBSCRIPTIONS = ("sub_a", "sub_b", "sub_c")
+INVOICES = ("in_1", "in_2", "in_3")
+STATUSES = (
+    "trialing",
+    "active",
+    "past_due",
+    "unpaid",
+    "paused",
+    "canceled",
+    "incomplete",
+    "incomplete_expired",
+)
+SUBSCRIPTION_TYPES = tuple(
+    f"customer.subscription.{name}"
+    for name in ("created", "updated", "updated", "deleted", "paused", "resumed", "trial_will_end")
+)
+INVOICE_TYPES = (
+    "invoice.payment_failed",
+    "invoice.payment_failed",
+    "invoice.payment_action_required",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.upcoming",
+)
+PRICES = (f.pro_monthly, f.pro_yearly, f.business_monthly, f.business_yearly, f.unknown_price)
+
+# Each example folds a history of up to 24 events twice: 60 of them keep the file to seconds.
+FAST = settings(max_examples=60, deadline=None)
+
+
+@st.composite
+def subscription_events(draw: st.DrawFn, created: int) -> Event:
+    prices = draw(st.lists(st.sampled_from(PRICES), max_size=2))
+    return f.subscription_event(
+        draw(st.sampled_from(SUBSCRIPTION_TYPES)),
+        created=created,
+        sub_id=draw(st.sampled_from(SUBSCRIPTIONS)),
+        status=draw(st.sampled_from(STATUSES)),
+        prices=[make() for make in prices],
+        period=draw(st.sampled_from(["top", "items"])),
+        current_period_end=draw(st.integers(0, 2**31)),
+        cancel_at_period_end=draw(st.booleans()),
+        pending_plan=draw(st.sampled_from([None, "FREE", "PRO", "BUSINESS", "GOLD"])),
+    )
+
+
+@st.composite
+def invoice_events(draw: st.DrawFn, created: int, owners: dict[str, str | None]) -> Event:
+    invoice_id = draw(st.sampled_from(INVOICES))
+    return f.invoice_event(
+        draw(st.sampled_from(INVOICE_TYPES)),
+        created=created,
+        invoice_id=invoice_id,
+        subscription_id=owners[invoice_id],
+        shape=draw(st.sampled_from(["old", "basil"])),
+    )
+
+
+@st.composite
+def other_events(draw: st.DrawFn, created: int) -> Event:
+    kind = draw(st.sampled_from(["customer.deleted", "customer.updated", "checkout", "ping"]))
+    if kind == "checkout":
+        return f.checkout_completed(created=created)
+    if kind == "ping":
+        return f.event("billing.meter.created", {"id": "mtr_1"}, created=created)
+    return f.customer_event(kind, created=created)
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[Event]:
+    """One customer's events in created order, every `created` distinct."""
+    times = draw(st.lists(st.integers(0, 6 * DAY), min_size=1, max_size=24, unique=True))
+    owners = {i: draw(st.sampled_from((*SUBSCRIPTIONS, "sub_elsewhere", None))) for i in INVOICES}
+    events = [
+        draw(
+            st.one_of(
+                subscription_events(t),
+                invoice_events(t, owners),
+                other_events(t),
+            )
+        )
+        for t in sorted(times)
+    ]
+    return events
+
+
+def order_free_view(state: CustomerState) -> AccountState | None:
+    """The account fields the semantics fix regardless of delivery order (not the version)."""
+    if state.account is None:
+        return None
+    return replace(state.account, version=0, updated_by_event=None, updated_at=None)
+
+
+@FAST
+@given(histories(), st.data())
+def test_any_delivery_order_gives_the_same_account(
+    history: list[Event], data: st.DataObject
+) -> None:
+    in_order, _ = fold(history)
+    shuffled = data.draw(st.permutations(history))
+
+    reordered, _ = fold(shuffled)
+
+    assert order_free_view(reordered) == order_free_view(in_order)
+    assert reordered.subscriptions == in_order.subscriptions
+
+
+@FAST
+@given(histories(), st.data())
+def test_duplicates_never_change_the_result(history: list[Event], data: st.DataObject) -> None:
+    # Each duplicate is redelivered some time after its original: after history[at].
+    redelivered: dict[int, list[Event]] = {}
+    for _ in range(data.draw(st.integers(1, 8))):
+        original = data.draw(st.integers(0, len(history) - 1))
+        at = data.draw(st.integers(original, len(history) - 1))
+        redelivered.setdefault(at, []).append(copy.deepcopy(history[original]))
+    delivered = []
+    for index, event in enumerate(history):
+        delivered += [event, *redelivered.get(index, [])]
+    baseline, baseline_effects = fold(history)
+
+    with_duplicates, effects = fold(delivered)
+
+    assert with_duplicates.to_dict() == baseline.to_dict()
+    assert [e for e in effects if not isinstance(e, fx.Duplicate)] == baseline_effects
+    assert len([e for e in effects if isinstance(e, fx.Duplicate)]) == len(delivered) - len(history)
+
+
+@FAST
+@given(histories(), st.data())
+def test_versions_count_published_changes(history: list[Event], data: st.DataObject) -> None:
+    state, effects = fold(data.draw(st.permutations(history)))
+
+    published = [e.account for e in effects if isinstance(e, fx.AccountChanged)]
+    assert [a["version"] for a in published] == list(range(1, len(published) + 1))
+    assert state.account_view() == (published[-1] if published else None)
+    assert all(earlier != later for earlier, later in itertools.pairwise(published))
+
+
+@FAST
+@given(histories(), st.data())
+def test_episode_funnel_balances(history: list[Event], data: st.DataObject) -> None:
+    state, effects = fold(data.draw(st.permutations(history)))
+
+    def count(kind: type[fx.Effect]) -> int:
+        return sum(isinstance(e, kind) for e in effects)
+
+    open_dunning = sum(i.dunning_since is not None for i in state.invoices.values())
+    open_sca = sum(i.sca_since is not None for i in state.invoices.values())
+    assert (
+        count(fx.DunningEntered)
+        == count(fx.DunningRecovered) + count(fx.DunningLost) + open_dunning
+    )
+    assert count(fx.ScaEntered) == count(fx.ScaCompleted) + count(fx.ScaLost) + open_sca
+    assert all(
+        e.seconds >= 0 for e in effects if isinstance(e, fx.DunningRecovered | fx.ScaCompleted)
+    )
+
+
+@FAST
+@given(histories(), st.data())
+def test_state_survives_the_codec_mid_stream(history: list[Event], data: st.DataObject) -> None:
+    cut = data.draw(st.integers(1, len(history)))
+    head, _ = fold(history[:cut])
+    restored = CustomerState.from_dict(copy.deepcopy(head.to_dict()))
+    assert restored == head
+
+    state_a, state_b = head, restored
+    for event in history[cut:]:
+        state_a, effects_a = apply(state_a, event, CONFIG)
+        state_b, effects_b = apply(state_b, event, CONFIG)
+        assert effects_a == effects_b
+    assert state_a.to_dict() == state_b.to_dict()
+
+
+# Optional fields Stripe may omit or null; removing any keeps an event well-formed.
+OPTIONAL = (
+    ("items",),
+    ("metadata",),
+    ("current_period_end",),
+    ("cancel_at_period_end",),
+    ("subscription",),
+    ("parent",),
+    ("customer",),
+    ("items", "data", 0, "price"),
+    ("items", "data", 0, "price", "lookup_key"),
+    ("items", "data", 0, "price", "id"),
+    ("items", "data", 0, "price", "recurring"),
+    ("items", "data", 0, "current_period_end"),
+)
+
+
+def _drop(obj: Event, path: tuple[Any, ...]) -> None:
+    target: Any = obj
+    for key in path[:-1]:
+        try:
+            target = target[key]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(target, dict):
+        target.pop(path[-1], None)
+
+
+@st.composite
+def loose_events(draw: st.DrawFn) -> Event:
+    """Well-formed events with any type name, status text, and optional fields missing."""
+    created = draw(st.integers(0, 2**40))
+    owners: dict[str, str | None] = dict.fromkeys(INVOICES, "sub_a")
+    family = draw(st.sampled_from(["subscription", "invoice", "other"]))
+    if family == "subscription":
+        event = draw(subscription_events(created))
+        types = SUBSCRIPTION_TYPES
+    elif family == "invoice":
+        event = draw(invoice_events(created, owners))
+        # Only the upcoming-invoice preview comes without an invoice id.
+        types = INVOICE_TYPES if "id" in event["data"]["object"] else ("invoice.upcoming",)
+    else:
+        event = draw(other_events(created))
+        types = (event["type"],)
+    # Any type name Stripe may add later, or another of the object's family.
+    unknown = st.text(min_size=1, max_size=40).map(lambda name: f"x.{name}")
+    event["type"] = draw(st.one_of(st.sampled_from(types), unknown))
+    obj = event["data"]["object"]
+    if "status" in obj:
+        obj["status"] = draw(st.one_of(st.sampled_from(STATUSES), st.text(min_size=1, max_size=20)))
+    for path in draw(st.lists(st.sampled_from(OPTIONAL), max_size=4)):
+        _drop(obj, path)
+    return event
+
+
+@FAST
+@given(st.lists(loose_events(), min_size=1, max_size=12))
+def test_no_well_formed_event_raises(events: list[Event]) -> None:
+    state, _ = fold(events)
+
+    assert set(state.seen) <= {e["id"] for e in events}
+    assert CustomerState.from_dict(state.to_dict()) == state

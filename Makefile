@@ -5,9 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+SIMULATE_ARGS ?= --rate 50 --duration 60
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status clean bench audit fuzz
+.PHONY: help install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status clean bench audit fuzz simulate
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +24,9 @@ install: $(STAMP) ## create .venv with billstream and its dev tools (pinned by c
 
 dev: install ## run broker + ingest + worker + api in the foreground; Ctrl-C stops everything
 	scripts/with-kafka.sh $(BIN)/billstream dev
+
+simulate: install ## signed Stripe traffic to a running ingest: SIMULATE_ARGS="--rate 50 --duration 60"
+	$(BIN)/billstream simulate $(SIMULATE_ARGS)
 
 test: install ## the whole suite (unit + integration against the real broker)
 	scripts/test.sh $(PYTEST_ARGS)

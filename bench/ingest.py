@@ -1,0 +1,273 @@
+"""`make bench-ingest`: verified-and-published webhooks/s and latency, as ratios to a bare handler.
+
+Each server runs as its own process on loopback; load comes from separate processes: `wrk`
+(closed loop, fixed connections) for throughput and p50/p99, then `bench.ingest_load` (open
+loop, fixed rate) for latency at 1,000 requests/s. Bodies are realistic 3-8 KB Stripe events,
+each signed. Servers, measured in the same run:
+  bare             aiohttp handler: read body, answer 200 (no verification, no Kafka) - baseline
+  ingest           billstream ingest: verify, parse, publish acks=all via librdkafka, answer
+  ingest-aiokafka  the same app with an aiokafka publisher (comparison; --no-aiokafka skips it)
+Published records are counted from the topic's end offsets (>= 2xx answers), then the topic is
+deleted. Results: printed, and bench/results/ingest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.ingest_bodies import bodies, raw_request
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "ingest.json"
+PARTITIONS = 4
+WRK_SCRIPT = """
+local requests = {}
+init = function(args)
+  local f = assert(io.open(args[1], "rb"))
+  while true do
+    local size = f:read("*l")
+    if not size then break end
+    requests[#requests + 1] = f:read(tonumber(size))
+  end
+  f:close()
+  index = math.random(#requests)
+end
+request = function()
+  index = index % #requests + 1
+  return requests[index]
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU of a process (all threads), or of one of its threads (from /proc)."""
+    stat = f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat"
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_ready(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: server on port {port} not ready after {timeout} s")
+        time.sleep(0.2)
+
+
+def _find(pattern: str, text: str) -> str:
+    found = re.search(pattern, text, re.MULTILINE)
+    if found is None:
+        raise SystemExit(f"bench: unexpected wrk output (no {pattern!r}):\n{text}")
+    return found.group(1)
+
+
+def _ms(duration: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", duration).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(port: int, requests_file: Path, seconds: int, connections: int) -> dict[str, Any]:
+    """Closed loop: `connections` keep-alive connections, each sending as fast as answers come."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT)
+    command = [
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name,
+        f"http://127.0.0.1:{port}", "--", str(requests_file),
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "requests": int(_find(r"(\d+) requests in", output)),
+        "rps": float(_find(r"Requests/sec:\s+([\d.]+)", output)),
+        "p50_ms": _ms(_find(r"^\s+50%\s+(\S+)$", output)),
+        "p99_ms": _ms(_find(r"^\s+99%\s+(\S+)$", output)),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": errors.group(1).strip() if errors else "",
+    }
+
+
+def write_requests(path: Path, corpus: list[bytes], secret: str, port: int) -> None:
+    """Length-prefixed raw requests for the wrk script, signed now (valid for the tolerance)."""
+    now = int(time.time())
+    with path.open("wb") as out:
+        for body in corpus:
+            request = raw_request(body, secret, now, f"127.0.0.1:{port}")
+            out.write(b"%d\n" % len(request) + request)
+
+
+def run_fixed_rate(port: int, secret: str, rate: float, seconds: float) -> dict[str, Any]:
+    command = [
+        sys.executable, "-m", "bench.ingest_load", "--url", f"http://127.0.0.1:{port}/webhooks/stripe",
+        "--secret", secret, "--rate", str(rate), "--duration", str(seconds),
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    result: dict[str, Any] = json.loads(output)
+    return result
+
+
+async def topic_records(bootstrap: str, topic: str, delete: bool) -> int:
+    """Records in `topic` (end offsets summed); optionally delete it afterwards."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(PARTITIONS)])
+    finally:
+        await consumer.stop()
+    if delete:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_topics([topic])
+        finally:
+            await admin.close()
+    return sum(ends.values())
+
+
+def measure(
+    kind: str, args: argparse.Namespace, corpus: list[bytes], run_id: str
+) -> dict[str, Any]:
+    """Start one server, warm it up, then wrk (throughput) and fixed-rate (latency) runs."""
+    port = free_port()
+    secret = f"whsec_bench_{run_id}"
+    prefix = f"bench{run_id}.{kind}."
+    env = dict(os.environ)
+    env.update(
+        STRIPE_WEBHOOK_SECRETS=secret,
+        KAFKA_BOOTSTRAP_SERVERS=args.bootstrap,
+        BILLSTREAM_TOPIC_PREFIX=prefix,
+        BILLSTREAM_TOPIC_PARTITIONS=str(PARTITIONS),
+        BILLSTREAM_APP_ID=f"bench-{run_id}",
+        LOG_LEVEL="WARNING",
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.ingest_serve", kind, "--port", str(port)], env=env, cwd=ROOT
+    )
+    try:
+        wait_ready(port)
+        with tempfile.TemporaryDirectory() as tmp:
+            requests_file = Path(tmp) / "requests.bin"
+            write_requests(requests_file, corpus, secret, port)
+            warmup = run_wrk(port, requests_file, args.warmup, args.connections)
+            # The event loop runs on the main thread (tid == pid): its CPU per request is what
+            # caps one process; the whole process adds librdkafka's threads.
+            before = cpu_seconds(server.pid), cpu_seconds(server.pid, server.pid)
+            result = run_wrk(port, requests_file, args.duration, args.connections)
+            after = cpu_seconds(server.pid), cpu_seconds(server.pid, server.pid)
+            for name, spent in (("process", after[0] - before[0]), ("loop", after[1] - before[1])):
+                result[f"{name}_cpu_us_per_request"] = round(spent / result["requests"] * 1e6, 1)
+        result["fixed_rate"] = run_fixed_rate(port, secret, args.rate, args.rate_duration)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    if kind != "bare":
+        answered_2xx = (
+            warmup["requests"] - warmup["non_2xx"]
+            + result["requests"] - result["non_2xx"]
+            + result["fixed_rate"]["statuses"].get("200", 0)
+        )  # fmt: skip
+        published = asyncio.run(
+            topic_records(args.bootstrap, f"{prefix}stripe.events", delete=not args.keep_topics)
+        )
+        result["answered_2xx"] = answered_2xx
+        result["published"] = published
+        if published < answered_2xx:
+            raise SystemExit(
+                f"bench: {kind} answered {answered_2xx} x 2xx but published {published}"
+            )
+    return result
+
+
+def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+    base = results["bare"]["rps"]
+    print(
+        f"\ningest benchmark: wrk -t1 -c{args.connections} for {args.duration} s, "
+        f"then {args.rate:.0f} req/s for {args.rate_duration:.0f} s"
+    )
+    print(f"{'server':<17}{'req/s':>9}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}{'loop us':>8}"
+          f"{'proc us':>8}{'non-2xx':>8}  @{args.rate:.0f}/s p50 / p99 ms")  # fmt: skip
+    for kind, r in results.items():
+        fixed = r["fixed_rate"]
+        print(
+            f"{kind:<17}{r['rps']:>9.0f}{r['rps'] / base:>7.2f}"
+            f"{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}"
+            f"{r['loop_cpu_us_per_request']:>8.1f}{r['process_cpu_us_per_request']:>8.1f}"
+            f"{r['non_2xx']:>8}  "
+            f"{fixed['p50_ms']:.2f} / {fixed['p99_ms']:.2f}  {fixed['statuses']}"
+        )
+        if "published" in r:
+            print(
+                f"{'':<17}published {r['published']} records for {r['answered_2xx']} x 2xx answers"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
+    parser.add_argument("--duration", type=int, default=15, help="wrk seconds per server")
+    parser.add_argument("--warmup", type=int, default=3, help="wrk warm-up seconds per server")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=1000.0, help="fixed-rate requests/s")
+    parser.add_argument("--rate-duration", type=float, default=15.0)
+    parser.add_argument("--no-aiokafka", action="store_true", help="skip the aiokafka comparison")
+    parser.add_argument("--keep-topics", action="store_true", help="do not delete bench topics")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench: wrk is missing (Debian: apt-get install -y wrk)")
+    run_id = uuid.uuid4().hex[:8]
+    corpus = bodies(1000)
+    kinds = ["bare", "ingest"] + ([] if args.no_aiokafka else ["ingest-aiokafka"])
+    results = {kind: measure(kind, args, corpus, run_id) for kind in kinds}
+    report(results, args)
+    sizes = sorted(len(body) for body in corpus)
+    base = results["bare"]["rps"]
+    summary = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "bodies": {"count": len(corpus), "min": sizes[0], "max": sizes[-1]},
+        "settings": {k: v for k, v in vars(args).items() if k != "bootstrap"},
+        "ratio_to_bare": {kind: round(r["rps"] / base, 3) for kind, r in results.items()},
+        "results": results,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\nwritten {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

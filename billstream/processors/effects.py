@@ -92,6 +92,8 @@ class InvoiceActionRequired(Effect):
 
 @dataclass(frozen=True)
 class DunningEntered(Effect):
+    """A failed payment opened a dunning episode for this invoice."""
+
     invoice_id: str
 
 
@@ -105,11 +107,15 @@ class DunningRecovered(Effect):
 
 @dataclass(frozen=True)
 class DunningLost(Effect):
+    """The dunning episode ended unpaid: voided, uncollectible, or subscription ended."""
+
     invoice_id: str
 
 
 @dataclass(frozen=True)
 class ScaEntered(Effect):
+    """A payment needing 3-D Secure opened an SCA episode for this invoice."""
+
     invoice_id: str
 
 
@@ -123,4 +129,6 @@ class ScaCompleted(Effect):
 
 @dataclass(frozen=True)
 class ScaLost(Effect):
+    """The SCA episode ended unpaid: voided, uncollectible, or subscription ended."""
+
     invoice_id: str

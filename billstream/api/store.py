@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Row, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, Row, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
@@ -27,7 +27,6 @@ from billstream.api.state import ACCOUNT_FIELDS, TRACKED_FIELDS, AccountState
 MIGRATIONS = "billstream.api:migrations"
 IN_CHUNK = 500  # ids per IN (...) list: far below every backend's bound-parameter limit
 
-ACCOUNT_COLUMNS = [accounts.c[name] for name in ACCOUNT_FIELDS]
 T = TypeVar("T")
 
 
@@ -148,12 +147,16 @@ class Store:
         return ApplyResult(applied=len(transitions), stale=len(states) - len(transitions))
 
     def _stored(self, connection: Connection, ids: set[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(sorted(ids), IN_CHUNK):
-            query = select(*ACCOUNT_COLUMNS).where(accounts.c.customer_id.in_(chunk))
-            for row in connection.execute(query):
-                found[row.customer_id] = dict(zip(ACCOUNT_FIELDS, row, strict=True))
-        return found
+        if self.engine.dialect.name == "postgresql":
+            rows = list(connection.execute(queries.STORED_BY_ARRAY, {"ids": list(ids)}))
+        else:
+            chunks = _chunks(sorted(ids), IN_CHUNK)
+            rows = [
+                row
+                for chunk in chunks
+                for row in connection.execute(queries.STORED_BY_IN, {"ids": chunk})
+            ]
+        return {row[0]: dict(zip(ACCOUNT_FIELDS, row, strict=True)) for row in rows}
 
     def _upsert(self) -> Insert:
         statement = self._insert(accounts)

@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 
 from billstream.processors.config import ReducerConfig
-from billstream.processors.parsing import InvalidEvent, parse_event
+from billstream.processors.parsing import parse_event
 from billstream.processors.reducer import apply
 from billstream.tables.state import CustomerState
 
@@ -35,10 +35,7 @@ class Rebuild:
         customer = key.decode(errors="replace")
         try:
             state, _ = apply(self.states.get(customer), parse_event(raw), self.config)
-        except InvalidEvent:
-            self.dead_lettered += 1
-            return
-        except Exception:  # the worker dead-letters reducer errors as well
+        except Exception:  # InvalidEvent or a reducer error: the worker dead-letters both
             self.dead_lettered += 1
             return
         self.states[customer] = state

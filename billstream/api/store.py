@@ -59,6 +59,8 @@ class Store:
         self._insert = (
             postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         )
+        self._upsert = self._upsert_statement()
+        self._append = self._append_statement()
 
     def migrate(self) -> None:
         """`alembic upgrade head` on this database (creates it, for SQLite, with its folder)."""
@@ -132,18 +134,18 @@ class Store:
             return ApplyResult(0, 0)
         with self.engine.begin() as connection:
             known = self._stored(connection, {state.customer_id for state in states})
-            latest: dict[str, AccountState] = {}
+            latest: dict[str, dict[str, Any]] = {}
             transitions = []
             for state in states:
+                row = state.row()
                 previous = known.get(state.customer_id)
-                if previous is not None and state.version <= previous["version"]:
+                if previous is not None and row["version"] <= previous["version"]:
                     continue
-                transitions.append(_transition(previous, state))
-                known[state.customer_id] = state.row()
-                latest[state.customer_id] = state
+                transitions.append(_transition(previous, row))
+                known[state.customer_id] = latest[state.customer_id] = row
             if latest:
-                connection.execute(self._upsert(), [state.row() for state in latest.values()])
-                connection.execute(self._append(), transitions)
+                connection.execute(self._upsert, list(latest.values()))
+                connection.execute(self._append, transitions)
         return ApplyResult(applied=len(transitions), stale=len(states) - len(transitions))
 
     def _stored(self, connection: Connection, ids: set[str]) -> dict[str, dict[str, Any]]:
@@ -158,7 +160,7 @@ class Store:
             ]
         return {row[0]: dict(zip(ACCOUNT_FIELDS, row, strict=True)) for row in rows}
 
-    def _upsert(self) -> Insert:
+    def _upsert_statement(self) -> Insert:
         statement = self._insert(accounts)
         excluded = statement.excluded
         # The guard makes a late or replayed older version a no-op even against a racing writer.
@@ -168,25 +170,24 @@ class Store:
             where=excluded.version > accounts.c.version,
         )
 
-    def _append(self) -> Insert:
+    def _append_statement(self) -> Insert:
         statement = self._insert(account_transitions)
         return statement.on_conflict_do_nothing(index_elements=["customer_id", "version"])
 
 
-def _transition(previous: Mapping[str, Any] | None, state: AccountState) -> dict[str, Any]:
-    new = state.row()
+def _transition(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
     changes = {
         name: {"from": None if previous is None else previous[name], "to": new[name]}
         for name in TRACKED_FIELDS
         if previous is None or previous[name] != new[name]
     }
     return {
-        "customer_id": state.customer_id,
-        "version": state.version,
+        "customer_id": new["customer_id"],
+        "version": new["version"],
         "previous_version": None if previous is None else previous["version"],
-        "event_id": state.updated_by_event,
-        "event_type": state.updated_by_event_type,
-        "occurred_at": state.updated_at,
+        "event_id": new["updated_by_event"],
+        "event_type": new["updated_by_event_type"],
+        "occurred_at": new["updated_at"],
         "changes": changes,
     }
 

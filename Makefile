@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 SIMULATE_ARGS ?= --rate 50 --duration 60
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status clean bench audit fuzz simulate bench-ingest
+.PHONY: help install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status clean bench audit fuzz simulate bench-ingest bench-api
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,6 +50,9 @@ audit: install ## audit the pinned dependencies for known vulnerabilities (needs
 
 bench-ingest: install ## ingest webhooks/s, p50/p99 vs a bare aiohttp handler (wrk: apt-get install wrk)
 	scripts/with-kafka.sh $(BIN)/python -m bench.ingest $(BENCH_INGEST_ARGS)
+
+bench-api: install ## api GET /accounts/{id} req/s, p99 and read-model catch-up vs in-run baselines (wrk)
+	scripts/with-kafka.sh $(BIN)/python -m bench.api
 
 kafka-up: install ## start the single-node KRaft broker under var/kafka (idempotent)
 	scripts/kafka/kafka.sh up

@@ -54,8 +54,8 @@ INVOICE_TYPES = (
 )
 PRICES = (f.pro_monthly, f.pro_yearly, f.business_monthly, f.business_yearly, f.unknown_price)
 
-# Each example folds a history of up to 24 events twice: 60 of them keep the file to seconds.
-FAST = settings(max_examples=60, deadline=None)
+# Each example folds a history of up to 24 events twice: 50 of them keep the file to seconds.
+FAST = settings(max_examples=50, deadline=None)
 
 
 @st.composite

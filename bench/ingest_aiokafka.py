@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiokafka import AIOKafkaProducer
 
 from billstream.ingest.publisher import PublishError, Record
@@ -16,6 +18,7 @@ class AiokafkaPublisher:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
         self._ready = False
+        self._sending: set[asyncio.Task[None]] = set()
 
     @property
     def ready(self) -> bool:
@@ -41,13 +44,24 @@ class AiokafkaPublisher:
         if self._producer is not None:
             await self._producer.stop()
 
-    async def publish(self, record: Record) -> None:
-        if self._producer is None:
-            raise PublishError("not started")
+    def publish(self, record: Record) -> asyncio.Future[None]:
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._send(record, acknowledged))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+        return acknowledged
+
+    async def _send(self, record: Record, acknowledged: asyncio.Future[None]) -> None:
         try:
+            if self._producer is None:
+                raise PublishError("not started")
             delivery = await self._producer.send(
                 record.topic, record.value, key=record.key, headers=record.headers
             )
             await delivery
         except Exception as error:
-            raise PublishError(repr(error)) from None
+            if not acknowledged.done():
+                acknowledged.set_exception(PublishError(repr(error)))
+        else:
+            if not acknowledged.done():
+                acknowledged.set_result(None)

@@ -8,6 +8,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from billstream.ingest.allowlist import EventAllowlist
+from billstream.ingest.deadlines import Deadlines
 from billstream.ingest.kafka_publisher import KafkaPublisher
 from billstream.ingest.metrics import IngestMetrics
 from billstream.ingest.publisher import Publisher
@@ -41,7 +42,7 @@ def create_app(
         metrics=metrics,
         topic=settings.topic(STRIPE_EVENTS),
         max_body=settings.stripe_webhook_max_body,
-        publish_timeout=settings.ingest_publish_timeout,
+        deadlines=Deadlines(settings.ingest_publish_timeout),
     )
     app = web.Application()
     app[PUBLISHER] = publisher

@@ -55,7 +55,7 @@ class _DeliveryPump(threading.Thread):
     def __init__(self, producer: Producer, loop: asyncio.AbstractEventLoop, on_ack: Any) -> None:
         super().__init__(name="ingest-delivery-pump", daemon=True)
         self._producer = producer
-        self._loop = loop
+        self.loop = loop
         self._on_ack = on_ack
         self._stopping = threading.Event()
         self._resolved: Resolved = []  # appended and swapped only by this thread
@@ -80,7 +80,7 @@ class _DeliveryPump(threading.Thread):
             return
         batch, self._resolved = self._resolved, []
         with contextlib.suppress(RuntimeError):  # loop already closed at interpreter exit
-            self._loop.call_soon_threadsafe(self._on_ack, batch)
+            self.loop.call_soon_threadsafe(self._on_ack, batch)
 
 
 class KafkaPublisher:
@@ -110,10 +110,10 @@ class KafkaPublisher:
                 await self._supervisor
         await self._close()
 
-    async def publish(self, record: Record) -> None:
+    def publish(self, record: Record) -> asyncio.Future[None]:
         if not self.ready or self._producer is None or self._pump is None:
             raise PublishError("broker not reachable")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = self._pump.loop.create_future()
         try:
             self._producer.produce(
                 record.topic,
@@ -126,7 +126,7 @@ class KafkaPublisher:
             raise PublishError("local queue full") from None
         except KafkaException as error:
             raise PublishError(str(error)) from None
-        await future
+        return future
 
     def _open(self) -> None:
         self._fatal = False

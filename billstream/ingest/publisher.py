@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +22,7 @@ class Record:
 
 
 class Publisher(Protocol):
-    """Durable writes: `publish` returns only once the broker acknowledged (acks=all)."""
+    """Durable writes: the future `publish` returns resolves once the broker acknowledged."""
 
     @property
     def ready(self) -> bool:
@@ -36,6 +37,11 @@ class Publisher(Protocol):
         """Deliver what is in flight (bounded), then release every resource."""
         ...
 
-    async def publish(self, record: Record) -> None:
-        """Write `record`; raise `PublishError` if the broker does not acknowledge it."""
+    def publish(self, record: Record) -> asyncio.Future[None]:
+        """Hand `record` to the broker; the future fails with `PublishError` if it is not written.
+
+        A plain future, not a coroutine: the caller bounds the wait by failing the future itself
+        (`Deadlines`), which is cheaper per request than a timeout around a coroutine. May raise
+        `PublishError` at once, e.g. while the broker is known to be unreachable.
+        """
         ...

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from billstream.ingest.allowlist import EventAllowlist
+from billstream.ingest.deadlines import Deadlines
 from billstream.ingest.event import InvalidPayload, parse_event, type_label
 from billstream.ingest.metrics import IngestMetrics, Rejection
 from billstream.ingest.publisher import Publisher, PublishError, Record
@@ -37,7 +37,7 @@ class WebhookIntake:
     metrics: IngestMetrics
     topic: str
     max_body: int
-    publish_timeout: float
+    deadlines: Deadlines
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.metrics.received.inc()
@@ -60,9 +60,10 @@ class WebhookIntake:
         record = Record(self.topic, event.key, body, event.headers(time.time_ns() // 1_000_000))
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.publish_timeout):
-                await self.publisher.publish(record)
-        except (PublishError, TimeoutError) as error:
+            acknowledged = self.publisher.publish(record)
+            self.deadlines.watch(acknowledged)
+            await acknowledged
+        except PublishError as error:
             self.metrics.publish_seconds.observe(time.perf_counter() - started)
             log.debug(
                 "publish failed: %r",

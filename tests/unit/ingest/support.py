@@ -11,11 +11,11 @@ from prometheus_client import CollectorRegistry
 from billstream.ingest.publisher import PublishError, Record
 
 SECRET = "whsec_test_secret"
-Mode = Literal["ack", "fail", "hang"]
+Mode = Literal["ack", "fail", "refuse", "hang"]
 
 
 class FakePublisher:
-    """The publisher interface in memory: acknowledges, fails or never answers (`mode`)."""
+    """The publisher interface in memory: acknowledges, fails, refuses at once or hangs (`mode`)."""
 
     def __init__(self, mode: Mode = "ack") -> None:
         self.mode: Mode = mode
@@ -34,12 +34,16 @@ class FakePublisher:
     async def stop(self) -> None:
         self.stopped = True
 
-    async def publish(self, record: Record) -> None:
-        if self.mode == "fail":
+    def publish(self, record: Record) -> asyncio.Future[None]:
+        if self.mode == "refuse":  # e.g. the broker is known to be unreachable
             raise PublishError("broker unreachable")
-        if self.mode == "hang":
-            await asyncio.Event().wait()
-        self.records.append(record)
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.mode == "fail":
+            acknowledged.set_exception(PublishError("broker unreachable"))
+        elif self.mode == "ack":
+            self.records.append(record)
+            acknowledged.set_result(None)
+        return acknowledged  # "hang": never resolved
 
 
 def event_body(

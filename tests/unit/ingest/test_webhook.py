@@ -10,7 +10,7 @@ import pytest
 from billstream.ingest.metrics import Rejection
 from billstream.stripe_signing import sign_payload
 from tests.unit.ingest.conftest import Ingest, IngestFactory
-from tests.unit.ingest.support import SECRET, FakePublisher, event_body, sample
+from tests.unit.ingest.support import SECRET, FakePublisher, Mode, event_body, sample
 
 
 async def test_verified_allowed_event_is_queued_byte_for_byte(ingest: Ingest) -> None:
@@ -133,8 +133,9 @@ async def test_body_of_exactly_the_limit_is_accepted_one_more_byte_is_413(
     assert sample(ingest.registry, "stripe_webhook_rejected_total", reason="too_large") == 1
 
 
-async def test_broker_failure_gets_503_unavailable(make_ingest: IngestFactory) -> None:
-    ingest = await make_ingest(publisher=FakePublisher("fail"))
+@pytest.mark.parametrize("mode", ["fail", "refuse"])
+async def test_broker_failure_gets_503_unavailable(make_ingest: IngestFactory, mode: Mode) -> None:
+    ingest = await make_ingest(publisher=FakePublisher(mode))
     status, answer = await ingest.post(event_body())
     assert (status, answer) == (503, {"status": "unavailable"})
     assert sample(ingest.registry, "stripe_webhook_rejected_total", reason="unavailable") == 1

@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "prometheus" / "alerts.yml"
 SERVICES = ("ingest", "worker", "api")
 START_TIMEOUT = 120.0
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def service_env(settings: Settings) -> dict[str, str]:
@@ -49,7 +51,7 @@ def service_env(settings: Settings) -> dict[str, str]:
             "INGEST_PORT": str(settings.ingest_port),
             "WORKER_WEB_PORT": str(settings.worker_web_port),
             "API_PORT": str(settings.api_port),
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": "INFO",
             "LOG_FORMAT": "json",
             "PYTHONUNBUFFERED": "1",
         }
@@ -221,6 +223,11 @@ class LiveStack:
         """Metric families some scraped target declares (`# TYPE`), samples or not."""
         body = await get_json(f"{self.prometheus}/api/v1/metadata")
         return set(body["data"])
+
+    def log_lines(self, name: str) -> list[str]:
+        """A child's output lines, without terminal control sequences (Faust's spinner)."""
+        text = self.children[name].log_path.read_text(errors="replace")
+        return [line for line in ANSI_ESCAPE.sub("", text).splitlines() if line.strip()]
 
     async def rules(self) -> list[dict[str, Any]]:
         body = await get_json(f"{self.prometheus}/api/v1/rules")

@@ -3,11 +3,13 @@
 Ingest, worker and api run as child processes against the real broker; a real Prometheus scrapes
 them every second and evaluates the shipped alert rules. After a short simulation, each PromQL
 expression of each dashboard must name only metrics a target exports and return a finite value.
-The state the simulator predicts (reducer fold) must be what the api serves.
+The state the simulator predicts (reducer fold) must be what the api serves, and the services'
+JSON logs carry neither payloads nor secrets.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -113,6 +115,18 @@ async def test_every_panel_returns_data_from_a_simulated_stack(stack: LiveStack)
 
     unhealthy = [rule["name"] for rule in await stack.rules() if rule["health"] != "ok"]
     assert unhealthy == []
+
+    # LOG_FORMAT=json: every line of every service is a JSON record; none carries a payload
+    # (simulated customers' e-mails, event bodies) or the signing secret.
+    secret = stack.settings.webhook_secret_values()[0]
+    for name in ("ingest", "worker", "api"):
+        lines = stack.log_lines(name)
+        assert lines, name
+        for line in lines:
+            assert json.loads(line)["service"] == name, line
+            assert secret not in line
+            assert "@example.com" not in line
+            assert '"object": "event"' not in line
 
     # The check itself: a misspelled metric, or a selector matching nothing, is reported.
     typo = Query("x.json", "typo", "A", "sum(rate(stripe_webhook_recieved_total[5m])) or vector(0)")

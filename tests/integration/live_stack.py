@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,13 +28,20 @@ import aiohttp
 import yaml
 
 from billstream.settings import Settings
-from tests.integration.worker_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "prometheus" / "alerts.yml"
 SERVICES = ("ingest", "worker", "api")
 START_TIMEOUT = 120.0
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def free_port() -> int:
+    """An ephemeral port nobody listens on right now (never the fixed dev ports)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def service_env(settings: Settings) -> dict[str, str]:

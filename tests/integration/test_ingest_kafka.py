@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import CollectorRegistry
 
 from billstream.ingest.app import create_app
@@ -51,3 +52,21 @@ async def test_signed_event_arrives_byte_for_byte(
     assert before <= int(headers["received-at"]) <= after
     # the ignored event was not written
     assert await total_records(kafka_bootstrap, topic, settings.billstream_topic_partitions) == 1
+
+
+async def test_customers_land_on_the_partitions_backfill_uses(
+    aiohttp_client: Any, make_settings: SettingsFactory, kafka_bootstrap: str, unique_id: str
+) -> None:
+    """Same partitioner as Java clients and aiokafka (backfill): murmur2 of the customer id."""
+    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
+    client = await aiohttp_client(create_app(settings, registry=CollectorRegistry()))
+    await wait_ready(client)
+    customers = [f"cus_{unique_id}_{n}" for n in range(8)]
+    for n, customer in enumerate(customers):
+        assert await post_signed(client, stripe_event(f"evt_{n}", customer)) == (200, "queued")
+
+    records = await consume(kafka_bootstrap, settings.topic("stripe.events"), len(customers))
+    partitions = list(range(settings.billstream_topic_partitions))
+    assert sorted(record.key for record in records) == sorted(c.encode() for c in customers)
+    for record in records:
+        assert record.partition == DefaultPartitioner()(record.key, partitions, partitions)

@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import MetaData, Table, create_engine, insert
+from sqlalchemy import Column, MetaData, Table, create_engine, insert
 
 from billstream.api.consumer import Batch, StateConsumer
 from billstream.api.metrics import ApiMetrics
@@ -83,7 +83,8 @@ def batches(items: list[Any]) -> Iterator[list[Any]]:
 def bare_insert_rate(url: str, rows: list[dict[str, Any]]) -> float:
     """Rows/s of a plain INSERT into a copy of `accounts` (no upsert, no history, no checks)."""
     engine = create_engine(engine_url(url))
-    table = Table(f"bench_bare_{uuid.uuid4().hex[:6]}", MetaData(), *(c.copy() for c in accounts.c))
+    columns = (Column(c.name, c.type, primary_key=c.primary_key) for c in accounts.c)
+    table = Table(f"bench_bare_{uuid.uuid4().hex[:6]}", MetaData(), *columns)
     table.create(engine)
     try:
         started = time.perf_counter()
@@ -168,17 +169,9 @@ def wrk(database: str | None, script: Path) -> dict[str, float]:
                 break
             except OSError:
                 time.sleep(0.05)
+        load = ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency"]
         out = subprocess.run(
-            [
-                "wrk",
-                "-t1",
-                f"-c{WRK_CONNECTIONS}",
-                f"-d{WRK_SECONDS}s",
-                "--latency",
-                "-s",
-                str(script),
-            ]
-            + [f"http://127.0.0.1:{port}"],
+            [*load, "-s", str(script), f"http://127.0.0.1:{port}"],
             check=True,
             capture_output=True,
             text=True,
@@ -265,11 +258,13 @@ def report(results: dict[str, Any]) -> None:
         read["rps_ratio"] = read["rps"] / bare["rps"]
         read["p99_ratio"] = read["p99_ms"] / bare["p99_ms"]
         print(
-            f"{name:>10}: GET /accounts/{{id}} {read['rps']:.0f} req/s ({read['rps_ratio']:.2f}x bare),"
-            f" p99 {read['p99_ms']:.2f} ms ({read['p99_ratio']:.1f}x bare)\n"
+            f"{name:>10}: GET /accounts/{{id}} {read['rps']:.0f} req/s"
+            f" ({read['rps_ratio']:.2f}x bare), p99 {read['p99_ms']:.2f} ms"
+            f" ({read['p99_ratio']:.1f}x bare)\n"
             f"{'':>12}bare insert {r['bare_insert_rows_per_s']:.0f} rows/s;"
             f" Store.apply {r['apply_rows_per_s']:.0f}/s ({r['apply_ratio']:.2f}x);"
-            f" catch-up from Kafka {r['catchup_from_kafka_per_s']:.0f}/s ({r['catchup_ratio']:.2f}x)"
+            f" catch-up from Kafka {r['catchup_from_kafka_per_s']:.0f}/s"
+            f" ({r['catchup_ratio']:.2f}x)"
         )
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from billstream.api.store import Store
 from billstream.settings import Settings
 from billstream.web import add_probe_routes
 
-READ_THREADS = 8
+READ_THREADS = 4
 PING_TIMEOUT_SECONDS = 2.0
 
 

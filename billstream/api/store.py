@@ -14,13 +14,14 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Row, create_engine, event, text
+from sqlalchemy import Connection, Row, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
 from billstream.api import queries
+from billstream.api.engines import reader_engine, writer_engine
 from billstream.api.models import account_transitions, accounts
 from billstream.api.state import ACCOUNT_FIELDS, TRACKED_FIELDS, AccountState
 
@@ -47,15 +48,12 @@ class ApplyResult:
 class Store:
     """One database: the `accounts` and `account_transitions` tables, thread-safe."""
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, pool_size: int = 4) -> None:
         self.url = engine_url(url)
         self.display_url = self.url.render_as_string(hide_password=True)
         self.schema_ready = threading.Event()
-        if self.url.get_backend_name() == "sqlite":
-            self.engine = _sqlite_engine(self.url, pool_size)
-        else:
-            # No pre-ping (a round trip per request): reads retry once on a dead connection.
-            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=pool_size)
+        self.engine = writer_engine(self.url)
+        self.reader = reader_engine(self.url, pool_size)
         self._insert = (
             postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         )
@@ -79,6 +77,7 @@ class Store:
         self._read(lambda connection: connection.execute(text("SELECT 1")))
 
     def close(self) -> None:
+        self.reader.dispose()
         self.engine.dispose()
 
     def get_account(self, customer_id: str) -> dict[str, Any] | None:
@@ -120,12 +119,12 @@ class Store:
     def _read(self, query: Callable[[Connection], T]) -> T:
         """Run a read; once more on a fresh connection if the pooled one had died."""
         try:
-            with self.engine.connect() as connection:
+            with self.reader.connect() as connection:
                 return query(connection)
         except DBAPIError as error:
             if not error.connection_invalidated:
                 raise
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             return query(connection)
 
     def apply(self, states: Sequence[AccountState]) -> ApplyResult:
@@ -195,23 +194,3 @@ def _transition(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> d
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _sqlite_engine(url: URL, pool_size: int) -> Engine:
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _: Any) -> None:
-        # Let SQLAlchemy, not pysqlite, open transactions (so reads inside `begin()` are in it).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the consumer
-        cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss: offsets follow
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
-
-    return engine

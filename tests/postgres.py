@@ -20,7 +20,19 @@ from pathlib import Path
 import psycopg
 import pytest
 
-PG_BIN = Path(os.environ.get("BILLSTREAM_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _server_bin() -> Path:
+    """BILLSTREAM_PG_BIN, else the newest Debian server (15 on bookworm), else `initdb` on PATH."""
+    if os.environ.get("BILLSTREAM_PG_BIN"):
+        return Path(os.environ["BILLSTREAM_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    on_path = shutil.which("initdb")
+    if found:
+        return found[-1].parent
+    return Path(on_path).parent if on_path else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _server_bin()
 
 
 def _free_port() -> int:

@@ -87,7 +87,7 @@ down_one() {
     kill "$pid"
     log "stopped 127.0.0.1:$1 (pid $pid)"
   fi
-  rm -f "$(pidfile "$1")"
+  rm -f "$(pidfile "$1")" "$rundir/stripe-mock-$1.log"
 }
 
 down() {

@@ -23,6 +23,7 @@ from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE
 
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
+Skipped = tuple[str, ConsumerRecord[bytes, bytes], str]  # result label, record, reason
 MAX_BACKOFF_SECONDS = 30.0
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class StateConsumer:
 
     async def handle(self, batch: Batch) -> bool:
         """Apply one batch and commit its offsets; False (and rewound) when the write failed."""
-        states = self._decode(batch)
+        states, skipped = self._decode(batch)
         loop = asyncio.get_running_loop()
         try:
             with self.metrics.batch_seconds.time():
@@ -104,25 +105,27 @@ class StateConsumer:
         self.metrics.messages.labels("applied").inc(result.applied)
         self.metrics.messages.labels("stale").inc(result.stale)
         self.metrics.messages.labels("rejected").inc(rejected)
+        for result_name, record, reason in skipped:  # once, not on every retry of the batch
+            self._skip(result_name, record, reason)
         await self._commit(batch)
         return True
 
-    def _decode(self, batch: Batch) -> list[AccountState]:
-        states = []
+    def _decode(self, batch: Batch) -> tuple[list[AccountState], list[Skipped]]:
+        states, skipped = [], []
         for records in batch.values():
             for record in records:
                 try:
                     state = decode(record.key, record.value)
                 except MalformedMessage as error:
-                    self._skip("malformed", record, str(error))
+                    skipped.append(("malformed", record, str(error)))
                     continue
                 if state is None:
                     # The worker marks deletions with `deleted: true`; a tombstone carries no
                     # state, so the last known state stays served (docs/api.md).
-                    self._skip("tombstone", record, "null value")
+                    skipped.append(("tombstone", record, "null value"))
                     continue
                 states.append(state)
-        return states
+        return states, skipped
 
     def _skip(self, result: str, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
         self.metrics.messages.labels(result).inc()

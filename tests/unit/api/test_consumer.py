@@ -202,3 +202,29 @@ def test_lag_is_highwater_minus_next_offset(consumer: StateConsumer) -> None:
     consumer._update_lag()
     lag = consumer.metrics.registry.get_sample_value("billstream_api_consumer_lag_messages")
     assert lag == 3
+
+
+async def test_a_retried_batch_counts_its_malformed_records_once(
+    consumer: StateConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    real_apply = consumer.store.apply
+    calls: list[int] = []
+
+    def fail_first(states: Any) -> Any:
+        calls.append(len(states))
+        if len(calls) == 1:
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+        return real_apply(states)
+
+    monkeypatch.setattr(consumer.store, "apply", fail_first)
+    batch = {
+        TP0: [record(b"garbage", key=b"cus_1", offset=0), record(state_value("cus_2", 1), offset=1)]
+    }
+    assert not await consumer.handle(batch)
+    assert count(consumer, "malformed") == 0
+    assert await consumer.handle(batch)
+    assert count(consumer, "malformed") == 1
+    assert count(consumer, "applied") == 1
+    assert kafka(consumer).commits == [{TP0: 2}]

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from aiohttp import web
+
 from billstream.api.app import create_app
 from billstream.api.consumer import StateConsumer
 from billstream.api.metrics import ApiMetrics
@@ -15,16 +17,23 @@ from billstream.settings import Settings
 from billstream.web import serve_until_stopped
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    metrics = ApiMetrics.create()
+def build_app(settings: Settings, metrics: ApiMetrics | None = None) -> web.Application:
+    """The whole service: HTTP app plus, for its lifetime, migration and consumer."""
+    metrics = metrics if metrics is not None else ApiMetrics.create()
     store = Store(settings.database_url)
     # One writer thread: batches apply in order, and reads never wait behind a batch.
     writer = ThreadPoolExecutor(1, thread_name_prefix="read-model-writer")
     consumer = StateConsumer(settings, store, metrics, writer)
     app = create_app(settings, store, metrics=metrics, consumer=consumer)
     app.cleanup_ctx.append(read_model_service(settings, store, consumer))
-    try:
-        asyncio.run(serve_until_stopped(app, settings.api_port))
-    finally:
+
+    async def stop_writer(_: web.Application) -> None:
         writer.shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(stop_writer)
+    return app
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    asyncio.run(serve_until_stopped(build_app(settings), settings.api_port))
     return 0

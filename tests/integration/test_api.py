@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,8 @@ from aiohttp.test_utils import TestClient
 from aiohttp.web import Application
 from aiokafka.admin import AIOKafkaAdminClient
 
-from billstream.api.app import create_app
-from billstream.api.consumer import StateConsumer
+from billstream.api.main import build_app
 from billstream.api.metrics import ApiMetrics
-from billstream.api.service import read_model_service
-from billstream.api.store import Store
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE, contract_topics, ensure_topics
 from tests.conftest import SettingsFactory
@@ -31,18 +27,9 @@ DEADLINE_SECONDS = 45.0
 
 
 def api_app(settings: Settings, database: Path) -> tuple[Application, ApiMetrics]:
-    """The app exactly as `billstream api` wires it."""
+    """The app exactly as `billstream api` builds it."""
     metrics = ApiMetrics.create()
-    store = Store(f"sqlite:///{database}")
-    writer = ThreadPoolExecutor(1)
-    consumer = StateConsumer(settings, store, metrics, writer)
-    app = create_app(settings, store, metrics=metrics, consumer=consumer)
-    app.cleanup_ctx.append(read_model_service(settings, store, consumer))
-
-    async def stop_writer(_: Application) -> None:
-        writer.shutdown(wait=False)
-
-    app.on_cleanup.append(stop_writer)
+    app = build_app(settings.model_copy(update={"database_url": f"sqlite:///{database}"}), metrics)
     return app, metrics
 
 

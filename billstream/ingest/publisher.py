@@ -11,7 +11,7 @@ class PublishError(Exception):
     """The record was not acknowledged by the broker (the webhook answer is then 503)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Record:
     """One Kafka record: the raw webhook body under its routing key, with the contract headers."""
 

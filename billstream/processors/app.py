@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+from faust.types import ProducerT
 
+from billstream.processors.producer import DrainingProducer
 from billstream.settings import Settings
 
 # Faust-only variables, if ever read, must carry this prefix (none are: see `env={}`).
@@ -27,13 +29,20 @@ TUNING: dict[str, Any] = {
 }
 
 
+class BillstreamFaustApp(faust.App):
+    """faust.App whose producer drains its buffer completely before every offset commit."""
+
+    def _new_producer(self) -> ProducerT:
+        return DrainingProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+
 def broker_urls(settings: Settings) -> list[str]:
     """`host:port,host:port` as Faust broker URLs."""
     hosts = [host.strip() for host in settings.kafka_bootstrap_servers.split(",") if host.strip()]
     return [f"kafka://{host}" for host in hosts]
 
 
-def create_faust_app(settings: Settings, **overrides: Any) -> faust.App:
+def create_faust_app(settings: Settings, **overrides: Any) -> BillstreamFaustApp:
     """A Faust app with at-least-once processing; `overrides` are for tests and the benchmark."""
     options: dict[str, Any] = {
         "broker": broker_urls(settings),
@@ -59,4 +68,4 @@ def create_faust_app(settings: Settings, **overrides: Any) -> faust.App:
         **TUNING,
     }
     options.update(overrides)
-    return faust.App(settings.billstream_app_id, **options)
+    return BillstreamFaustApp(settings.billstream_app_id, **options)

@@ -1,9 +1,9 @@
 """The changelog-backed Faust table holding one aggregate per customer, and its value codec.
 
 Keys are the record keys of `stripe.events` (customer ids, raw bytes) so the table is
-co-partitioned with its source. Values are the reducer's state dict encoded once with orjson:
-the same bytes go to the store and the changelog, and a memory store holds compact bytes
-instead of Python objects.
+co-partitioned with its source. Values are the aggregate's `to_dict()` form encoded once with
+orjson: the same bytes go to the store and the changelog, and a memory store holds compact
+bytes instead of Python objects.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any
 import faust
 import orjson
 from faust.types import TableT
+
+from billstream.tables.state import SCHEMA_VERSION, CustomerState
 
 # Persisted contract: the changelog topic is `<app id>-customer-state-changelog`.
 CUSTOMER_STATE_TABLE = "customer-state"
@@ -36,6 +38,33 @@ def decode_state(value: bytes | None) -> dict[str, Any] | None:
         return None
     decoded: dict[str, Any] = orjson.loads(value)
     return decoded
+
+
+def encode_customer(state: CustomerState) -> bytes:
+    """`encode_state(state.to_dict())`, without `dataclasses.asdict` (the per-event hot path).
+
+    orjson serializes the frozen records natively, about 20x faster; the decoded JSON is the
+    same as `to_dict()`'s (tests/unit/tables/test_tables.py holds the two together).
+    """
+    return orjson.dumps(
+        {
+            "schema": SCHEMA_VERSION,
+            "customer_id": state.customer_id,
+            "account": state.account,
+            "subscriptions": [record for _, record in sorted(state.subscriptions.items())],
+            "invoices": [record for _, record in sorted(state.invoices.items())],
+            "seen": state.seen,
+            "newest_created": state.newest_created,
+            "deleted": state.deleted,
+        },
+        option=orjson.OPT_SORT_KEYS,
+    )
+
+
+def decode_customer(value: bytes | None) -> CustomerState | None:
+    """The aggregate stored in the table, or None for a customer never seen."""
+    data = decode_state(value)
+    return None if data is None else CustomerState.from_dict(data)
 
 
 def customer_state_table(app: faust.App, partitions: int) -> TableT[bytes, bytes]:

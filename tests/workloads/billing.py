@@ -65,6 +65,7 @@ def customer_life(rng: random.Random, customer: str, start: int) -> Iterator[dic
     for number in range(1, rng.randint(1, 4) + 1):
         invoice_id = f"in_{customer[4:]}_{number}"
         yield invoice("invoice.created", invoice_id)
+        yield invoice("invoice.finalized", invoice_id)
         roll = rng.random()
         if roll < 0.15:
             for _ in range(rng.randint(1, 3)):
@@ -125,16 +126,23 @@ def build_workload(
             (key.encode(), orjson.dumps(event), record_headers(event, received))
         )
         if rng.random() < poison_rate:
-            workload.records.append(_poison(rng, key, received))
             workload.poison += 1
+            workload.records.append(_poison(rng, key, received, workload.poison))
     return workload
 
 
-def _poison(rng: random.Random, key: str, received: int) -> Record:
-    """A record ingest would never publish, but a bug or a manual replay could."""
-    body = rng.choice([b"{not json", b'{"id": "evt_broken", "type": "invoice.paid"}', b"[1, 2]"])
+def _poison(rng: random.Random, key: str, received: int, number: int) -> Record:
+    """A record ingest would never publish, but a bug or a manual replay could (unique body)."""
+    event_id = f"evt_broken_{number}"
+    body = rng.choice(
+        [
+            f"{{not json {event_id}".encode(),  # -> not_json
+            f'{{"id": "{event_id}", "type": "invoice.paid"}}'.encode(),  # -> missing_field
+            f'["{event_id}"]'.encode(),  # -> not_object
+        ]
+    )
     return (
         key.encode(),
         body,
-        [("stripe-event-id", b"evt_broken"), ("received-at", str(received).encode())],
+        [("stripe-event-id", event_id.encode()), ("received-at", str(received).encode())],
     )

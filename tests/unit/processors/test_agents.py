@@ -1,0 +1,180 @@
+"""The worker's agent under Faust's test context: table writes, outputs, DLQ, metrics.
+
+The topics' `send` is mocked (no broker); the table is the real Faust table on a memory store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from unittest.mock import AsyncMock
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from billstream.processors.worker import Worker, build_worker
+from billstream.routing import record_headers
+from billstream.tables.tables import decode_state, encode_state
+from tests.conftest import SettingsFactory
+from tests.unit.processors import factories as f
+
+CUSTOMER = f.CUSTOMER.encode()
+
+
+@pytest.fixture
+async def worker(make_settings: SettingsFactory) -> Worker:
+    settings = make_settings(
+        billing_plan_map=",".join(f"{k}={v}" for k, v in f.PLAN_MAP.items()),
+        worker_web_port=16066,  # never bound: the app is not started
+    )
+    built = build_worker(settings, CollectorRegistry())
+    app = built.app
+    app.loop = asyncio.get_running_loop()
+    app.finalize()
+    app.conf.store = "memory://"
+    app.flow_control.resume()
+    built.output.send = AsyncMock()
+    built.dlq.send = AsyncMock()
+    return built
+
+
+def record(event: dict[str, Any], received_at_ms: int = 1_000) -> dict[str, Any]:
+    """The agent.put() arguments of the Kafka record ingest would publish for `event`."""
+    return {
+        "key": CUSTOMER,
+        "value": orjson.dumps(event),
+        "headers": record_headers(event, received_at_ms),
+    }
+
+
+def sent(mock: AsyncMock) -> list[dict[str, Any]]:
+    return [call.kwargs for call in mock.await_args_list]
+
+
+def sample(worker: Worker, name: str, **labels: str) -> float:
+    value = worker.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+def created(created_at: int) -> dict[str, Any]:
+    return f.subscription_event(
+        "customer.subscription.created", created=created_at, prices=[f.pro_monthly()]
+    )
+
+
+async def test_a_state_change_is_stored_and_published_keyed_by_customer(worker: Worker) -> None:
+    event = created(100)
+    async with worker.agent.test_context() as agent:
+        await agent.put(**record(event))
+
+    [published] = sent(worker.output.send)
+    assert published["key"] == CUSTOMER
+    account = orjson.loads(published["value"])
+    assert account["customer_id"] == f.CUSTOMER
+    assert (account["plan"], account["version"], account["updated_by_event"]) == (
+        "PRO",
+        1,
+        event["id"],
+    )
+    stored = decode_state(worker.table[CUSTOMER])
+    assert stored is not None
+    assert stored["account"]["version"] == 1
+    assert event["id"] in stored["seen"]
+    assert (
+        sample(worker, "stripe_subscription_plan_changed_total", from_plan="FREE", to_plan="PRO")
+        == 1
+    )
+
+
+async def test_an_event_that_changes_no_account_field_is_remembered_but_not_published(
+    worker: Worker,
+) -> None:
+    noop = f.customer_event("customer.updated", created=200)
+    async with worker.agent.test_context() as agent:
+        await agent.put(**record(created(100)))
+        await agent.put(**record(noop))
+
+    assert len(sent(worker.output.send)) == 1
+    stored = decode_state(worker.table[CUSTOMER])
+    assert stored is not None
+    assert noop["id"] in stored["seen"]
+
+
+async def test_a_duplicate_is_counted_and_re_emits_the_current_view_unchanged(
+    worker: Worker,
+) -> None:
+    event = created(100)
+    async with worker.agent.test_context() as agent:
+        await agent.put(**record(event))
+        before = worker.table[CUSTOMER]
+        await agent.put(**record(event))
+
+    first, again = sent(worker.output.send)
+    assert again == first  # same key, same version, same bytes
+    assert worker.table[CUSTOMER] == before
+    assert sample(worker, "stripe_webhook_duplicate_total") == 1
+    assert (
+        sample(worker, "stripe_subscription_plan_changed_total", from_plan="FREE", to_plan="PRO")
+        == 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{not json", "not_json"),
+        (b"[1, 2]", "not_object"),
+        (b'{"id": "evt_1", "type": "invoice.paid"}', "missing_field"),
+        (
+            b'{"id": "evt_1", "type": "invoice.paid", "created": "soon", "data": {"object": {}}}',
+            "bad_type",
+        ),
+    ],
+)
+async def test_poison_goes_to_the_dlq_with_its_reason_and_the_stream_goes_on(
+    worker: Worker, body: bytes, reason: str
+) -> None:
+    headers = [("stripe-event-id", b"evt_1"), ("received-at", b"1000")]
+    async with worker.agent.test_context() as agent:
+        await agent.put(key=CUSTOMER, value=body, headers=headers)
+        await agent.put(**record(created(100)))
+
+    [dead] = sent(worker.dlq.send)
+    assert (dead["key"], dead["value"]) == (CUSTOMER, body)
+    assert dead["headers"] == [*headers, ("error", reason.encode())]
+    assert sample(worker, "billstream_dlq_total", reason=reason) == 1
+    assert len(sent(worker.output.send)) == 1  # the next event was applied
+
+
+async def test_a_record_without_key_is_dead_lettered(worker: Worker) -> None:
+    async with worker.agent.test_context() as agent:
+        await agent.put(key=None, value=orjson.dumps(created(100)), headers=[])
+
+    [dead] = sent(worker.dlq.send)
+    assert dead["headers"] == [("error", b"missing_key")]
+    assert sample(worker, "billstream_dlq_total", reason="missing_key") == 1
+    assert not sent(worker.output.send)
+
+
+async def test_an_unexpected_reducer_failure_is_dead_lettered_as_reducer_error(
+    worker: Worker,
+) -> None:
+    async with worker.agent.test_context() as agent:
+        worker.table.data[CUSTOMER] = encode_state({"schema": 999})  # a future release wrote it
+        await agent.put(**record(created(100)))
+        await agent.put(key=b"cus_other", value=orjson.dumps(created(100)), headers=[])
+
+    [dead] = sent(worker.dlq.send)
+    assert dict(dead["headers"])["error"] == b"reducer_error"
+    assert sample(worker, "billstream_dlq_total", reason="reducer_error") == 1
+    assert [call["key"] for call in sent(worker.output.send)] == [b"cus_other"]
+
+
+async def test_event_lag_is_processed_time_minus_the_received_at_header(worker: Worker) -> None:
+    async with worker.agent.test_context() as agent:
+        await agent.put(**record(created(100), received_at_ms=1_000))  # 1970: lag of decades
+        await agent.put(key=CUSTOMER, value=b"{not json", headers=[("received-at", b"garbage")])
+
+    assert sample(worker, "billstream_event_lag_seconds_count") == 1
+    assert sample(worker, "billstream_event_lag_seconds_sum") > 50 * 365 * 86400

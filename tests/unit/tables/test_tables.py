@@ -1,0 +1,62 @@
+"""The per-customer table: its fast codec agrees with `to_dict`, and its declaration."""
+
+from __future__ import annotations
+
+import asyncio
+
+from billstream.processors.app import create_faust_app
+from billstream.processors.reducer import apply
+from billstream.tables.state import CustomerState
+from billstream.tables.tables import (
+    CUSTOMER_STATE_TABLE,
+    customer_state_table,
+    decode_customer,
+    decode_state,
+    encode_customer,
+)
+from tests.conftest import SettingsFactory
+from tests.unit.processors.support import CONFIG
+from tests.workloads.billing import build_workload
+
+
+def realistic_states() -> list[CustomerState]:
+    """Every intermediate aggregate of 150 customer lives (episodes, tombstones, deletions)."""
+    states = []
+    for events in build_workload(150, seed=5).events.values():
+        state = None
+        for event in events:
+            state, _ = apply(state, event, CONFIG)
+            states.append(state)
+    return states
+
+
+def test_encode_customer_is_to_dict_as_json_and_round_trips() -> None:
+    states = realistic_states()
+    assert any(s.invoices for s in states)
+    assert any(s.deleted for s in states)
+    for state in states:
+        value = encode_customer(state)
+        assert decode_state(value) == state.to_dict()
+        assert decode_customer(value) == state
+
+
+def test_a_customer_never_seen_has_no_state() -> None:
+    assert decode_customer(None) is None
+
+
+async def test_the_table_is_co_partitioned_raw_bytes_with_a_compacted_changelog(
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings(billstream_topic_partitions=6)
+    app = create_faust_app(settings)
+    app.loop = asyncio.get_running_loop()
+    table = customer_state_table(app, settings.billstream_topic_partitions)
+
+    changelog = table.changelog_topic
+    assert (
+        changelog.get_topic_name()
+        == f"{settings.billstream_app_id}-{CUSTOMER_STATE_TABLE}-changelog"
+    )
+    assert changelog.partitions == 6
+    assert changelog.config["cleanup.policy"] == "compact"
+    assert (table.key_serializer, table.value_serializer) == ("raw", "raw")

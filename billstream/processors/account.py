@@ -61,12 +61,16 @@ def publish_if_changed(
     """Bump the version once and emit the view when any account field changed."""
     old = state.account
     new = derive_account(state, config)
-    if old is not None and new == replace(old, version=0, updated_by_event=None, updated_at=None):
+    unstamped = (
+        replace(old, version=0, updated_by_event=None, updated_by_event_type=None) if old else None
+    )
+    if unstamped is not None and new == replace(unstamped, updated_at=None):
         return
     state.account = replace(
         new,
         version=1 if old is None else old.version + 1,
         updated_by_event=event.id,
+        updated_by_event_type=event.type,
         updated_at=event.created,
     )
     from_plan = config.default_plan if old is None else old.plan

@@ -28,6 +28,7 @@ class AccountState:
     deleted: bool = False
     version: int = 0
     updated_by_event: str | None = None
+    updated_by_event_type: str | None = None  # lets readers record transitions by event type
     updated_at: int | None = None
 
 

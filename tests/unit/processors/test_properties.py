@@ -118,7 +118,9 @@ def order_free_view(state: CustomerState) -> AccountState | None:
     """The account fields the semantics fix regardless of delivery order (not the version)."""
     if state.account is None:
         return None
-    return replace(state.account, version=0, updated_by_event=None, updated_at=None)
+    return replace(
+        state.account, version=0, updated_by_event=None, updated_by_event_type=None, updated_at=None
+    )
 
 
 @FAST

@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -131,7 +132,7 @@ def write_requests(path: Path, corpus: list[bytes], secret: str, port: int) -> N
 
 def run_fixed_rate(port: int, secret: str, rate: float, seconds: float) -> dict[str, Any]:
     command = [
-        sys.executable, "-m", "bench.ingest_load", "--url", f"http://127.0.0.1:{port}/webhooks/stripe",
+        sys.executable, "-m", "bench.ingest_load", "--port", str(port),
         "--secret", secret, "--rate", str(rate), "--duration", str(seconds),
     ]  # fmt: skip
     output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
@@ -211,27 +212,36 @@ def measure(
     return result
 
 
-def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
-    base = results["bare"]["rps"]
+def report(rounds: list[dict[str, dict[str, Any]]], args: argparse.Namespace) -> None:
     print(
         f"\ningest benchmark: wrk -t1 -c{args.connections} for {args.duration} s, "
-        f"then {args.rate:.0f} req/s for {args.rate_duration:.0f} s"
+        f"then {args.rate:.0f} req/s for {args.rate_duration:.0f} s; {len(rounds)} round(s)"
     )
-    print(f"{'server':<17}{'req/s':>9}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}{'loop us':>8}"
+    print(f"{'round server':<20}{'req/s':>8}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}{'loop us':>8}"
           f"{'proc us':>8}{'non-2xx':>8}  @{args.rate:.0f}/s p50 / p99 ms")  # fmt: skip
-    for kind, r in results.items():
-        fixed = r["fixed_rate"]
-        print(
-            f"{kind:<17}{r['rps']:>9.0f}{r['rps'] / base:>7.2f}"
-            f"{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}"
-            f"{r['loop_cpu_us_per_request']:>8.1f}{r['process_cpu_us_per_request']:>8.1f}"
-            f"{r['non_2xx']:>8}  "
-            f"{fixed['p50_ms']:.2f} / {fixed['p99_ms']:.2f}  {fixed['statuses']}"
-        )
-        if "published" in r:
+    for number, results in enumerate(rounds, 1):
+        base = results["bare"]["rps"]
+        for kind, r in results.items():
+            fixed = r["fixed_rate"]
             print(
-                f"{'':<17}published {r['published']} records for {r['answered_2xx']} x 2xx answers"
+                f"{number:<3}{kind:<17}{r['rps']:>8.0f}{r['rps'] / base:>7.2f}"
+                f"{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}"
+                f"{r['loop_cpu_us_per_request']:>8.1f}{r['process_cpu_us_per_request']:>8.1f}"
+                f"{r['non_2xx']:>8}  "
+                f"{fixed['p50_ms']:.2f} / {fixed['p99_ms']:.2f}  {fixed['statuses']}"
             )
+            if "published" in r:
+                print(f"{'':<20}published {r['published']} records, {r['answered_2xx']} x 2xx")
+    for kind, ratio in median_ratios(rounds).items():
+        print(f"median ratio to bare: {kind:<16} {ratio:.2f}")
+
+
+def median_ratios(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, float]:
+    """Per kind, the median over rounds of its throughput divided by that round's baseline."""
+    return {
+        kind: round(statistics.median(r[kind]["rps"] / r["bare"]["rps"] for r in rounds), 3)
+        for kind in rounds[0]
+    }
 
 
 def main() -> None:
@@ -239,11 +249,12 @@ def main() -> None:
     parser.add_argument(
         "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     )
-    parser.add_argument("--duration", type=int, default=15, help="wrk seconds per server")
-    parser.add_argument("--warmup", type=int, default=3, help="wrk warm-up seconds per server")
+    parser.add_argument("--rounds", type=int, default=2, help="bare/ingest alternations")
+    parser.add_argument("--duration", type=int, default=10, help="wrk seconds per server")
+    parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up seconds per server")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rate", type=float, default=1000.0, help="fixed-rate requests/s")
-    parser.add_argument("--rate-duration", type=float, default=15.0)
+    parser.add_argument("--rate-duration", type=float, default=10.0)
     parser.add_argument("--no-aiokafka", action="store_true", help="skip the aiokafka comparison")
     parser.add_argument("--keep-topics", action="store_true", help="do not delete bench topics")
     args = parser.parse_args()
@@ -252,17 +263,21 @@ def main() -> None:
     run_id = uuid.uuid4().hex[:8]
     corpus = bodies(1000)
     kinds = ["bare", "ingest"] + ([] if args.no_aiokafka else ["ingest-aiokafka"])
-    results = {kind: measure(kind, args, corpus, run_id) for kind in kinds}
-    report(results, args)
+    # Alternating the servers spreads drift in machine load over all of them.
+    rounds = [
+        {kind: measure(kind, args, corpus, f"{run_id}r{number}") for kind in kinds}
+        for number in range(args.rounds)
+    ]
+    report(rounds, args)
     sizes = sorted(len(body) for body in corpus)
-    base = results["bare"]["rps"]
     summary = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "load_average": os.getloadavg(),
         "bodies": {"count": len(corpus), "min": sizes[0], "max": sizes[-1]},
         "settings": {k: v for k, v in vars(args).items() if k != "bootstrap"},
-        "ratio_to_bare": {kind: round(r["rps"] / base, 3) for kind, r in results.items()},
-        "results": results,
+        "median_ratio_to_bare": median_ratios(rounds),
+        "rounds": rounds,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2) + "\n")

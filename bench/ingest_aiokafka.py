@@ -33,7 +33,7 @@ class AiokafkaPublisher:
             bootstrap_servers=self._settings.kafka_bootstrap_servers,
             acks="all",
             enable_idempotence=True,
-            linger_ms=5,
+            linger_ms=2,
             compression_type="lz4",
             max_batch_size=1024 * 1024,
         )

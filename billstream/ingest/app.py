@@ -43,6 +43,7 @@ def create_app(
         topic=settings.topic(STRIPE_EVENTS),
         max_body=settings.stripe_webhook_max_body,
         deadlines=Deadlines(settings.ingest_publish_timeout),
+        read_timeout=settings.ingest_read_timeout,
     )
     app = web.Application()
     app[PUBLISHER] = publisher

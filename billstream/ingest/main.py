@@ -24,5 +24,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     port = settings.ingest_port if args.port is None else args.port
-    asyncio.run(serve_until_stopped(create_app(settings), port, host=args.host))
+    app = create_app(settings)
+    # A slow client gets as long for a request's head as ingest gives it for the body.
+    idle = settings.ingest_read_timeout
+    asyncio.run(serve_until_stopped(app, port, host=args.host, idle_timeout=idle))
     return 0

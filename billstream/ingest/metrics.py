@@ -16,6 +16,7 @@ class Rejection(StrEnum):
     INVALID_SIGNATURE = "invalid_signature"
     INVALID_PAYLOAD = "invalid_payload"
     TOO_LARGE = "too_large"
+    TIMEOUT = "timeout"
     UNAVAILABLE = "unavailable"
 
 

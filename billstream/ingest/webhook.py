@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ STATUS_OF = {
     Rejection.INVALID_SIGNATURE: 400,
     Rejection.INVALID_PAYLOAD: 400,
     Rejection.TOO_LARGE: 413,
+    Rejection.TIMEOUT: 408,
     Rejection.UNAVAILABLE: 503,
 }
 _QUEUED = b'{"status":"queued"}'
@@ -38,14 +40,22 @@ class WebhookIntake:
     topic: str
     max_body: int
     deadlines: Deadlines
+    read_timeout: float = 30.0
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.metrics.received.inc()
-        body = await read_limited(request, self.max_body)
-        if body is None:
-            return await self._reject_unread(request)
         try:
-            self.verifier.verify(body, request.headers.get("Stripe-Signature"))
+            body = await read_limited(request, self.max_body, self.read_timeout)
+        except TimeoutError:
+            log.debug("rejected webhook: body not received in time", extra={"reason": "timeout"})
+            return await self._reject_unread(request, Rejection.TIMEOUT)
+        if body is None:
+            return await self._reject_unread(request, Rejection.TOO_LARGE)
+        signatures = request.headers.getall("Stripe-Signature", ())
+        try:
+            if len(signatures) > 1:  # ambiguous: which one would Stripe have meant?
+                raise InvalidSignature("several Stripe-Signature headers")
+            self.verifier.verify(body, signatures[0] if signatures else None)
         except InvalidSignature as error:
             log.debug("rejected webhook: %s", error, extra={"reason": "invalid_signature"})
             return self._reject(Rejection.INVALID_SIGNATURE)
@@ -79,9 +89,9 @@ class WebhookIntake:
         self.metrics.reject(reason)
         return _json(STATUS_OF[reason], b'{"status":"%s"}' % reason.value.encode())
 
-    async def _reject_unread(self, request: web.Request) -> web.StreamResponse:
-        """413 without reading the rest: send it, then close instead of draining the body."""
-        response = self._reject(Rejection.TOO_LARGE)
+    async def _reject_unread(self, request: web.Request, reason: Rejection) -> web.StreamResponse:
+        """413/408 without reading the rest: send it, then close instead of draining the body."""
+        response = self._reject(reason)
         response.force_close()
         await response.prepare(request)
         await response.write_eof()
@@ -89,11 +99,22 @@ class WebhookIntake:
         return response
 
 
-async def read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The whole body, or None as soon as it is known to exceed `limit` bytes."""
+async def read_limited(request: web.Request, limit: int, timeout: float) -> bytes | None:
+    """The whole body, or None as soon as it is known to exceed `limit` bytes.
+
+    Raises TimeoutError when the body is not complete within `timeout` seconds (slow clients
+    trickling it); a body that arrived with the head needs no timer.
+    """
     declared = request.content_length
     if declared is not None and declared > limit:
         return None
+    if request.content.is_eof():
+        return await _read(request, limit)
+    async with asyncio.timeout(timeout):
+        return await _read(request, limit)
+
+
+async def _read(request: web.Request, limit: int) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():

@@ -7,8 +7,11 @@ each signed. Servers, measured in the same run:
   bare             aiohttp handler: read body, answer 200 (no verification, no Kafka) - baseline
   ingest           billstream ingest: verify, parse, publish acks=all via librdkafka, answer
   ingest-aiokafka  the same app with an aiokafka publisher (comparison; --no-aiokafka skips it)
-Published records are counted from the topic's end offsets (>= 2xx answers), then the topic is
-deleted. Results: printed, and bench/results/ingest.json.
+The servers alternate for --rounds rounds and ratios are medians over rounds, so drifting load
+on a shared machine hits every server alike. Besides throughput, each server's event-loop CPU per
+request is reported (bare's over the server's = its capacity ratio when CPU-bound). Published
+records are counted from the topic's end offsets (>= 2xx answers), then the topic is deleted.
+Results: printed, and bench/results/ingest.json.
 """
 
 from __future__ import annotations
@@ -232,8 +235,12 @@ def report(rounds: list[dict[str, dict[str, Any]]], args: argparse.Namespace) ->
             )
             if "published" in r:
                 print(f"{'':<20}published {r['published']} records, {r['answered_2xx']} x 2xx")
-    for kind, ratio in median_ratios(rounds).items():
-        print(f"median ratio to bare: {kind:<16} {ratio:.2f}")
+    throughput, capacity = median_ratios(rounds), capacity_ratios(rounds)
+    for kind in rounds[0]:
+        print(
+            f"{kind:<16} median ratio to bare: throughput {throughput[kind]:.2f}, "
+            f"event-loop CPU capacity {capacity[kind]:.2f}"
+        )
 
 
 def median_ratios(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, float]:
@@ -244,17 +251,27 @@ def median_ratios(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, float]:
     }
 
 
+def capacity_ratios(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, float]:
+    """Per kind, median of bare's event-loop CPU per request over its own: requests one process
+    can serve relative to bare when CPU-bound. Steadier than throughput on a shared machine."""
+    key = "loop_cpu_us_per_request"
+    return {
+        kind: round(statistics.median(r["bare"][key] / r[kind][key] for r in rounds), 3)
+        for kind in rounds[0]
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     )
-    parser.add_argument("--rounds", type=int, default=2, help="bare/ingest alternations")
-    parser.add_argument("--duration", type=int, default=10, help="wrk seconds per server")
+    parser.add_argument("--rounds", type=int, default=3, help="bare/ingest alternations")
+    parser.add_argument("--duration", type=int, default=8, help="wrk seconds per server")
     parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up seconds per server")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rate", type=float, default=1000.0, help="fixed-rate requests/s")
-    parser.add_argument("--rate-duration", type=float, default=10.0)
+    parser.add_argument("--rate-duration", type=float, default=8.0)
     parser.add_argument("--no-aiokafka", action="store_true", help="skip the aiokafka comparison")
     parser.add_argument("--keep-topics", action="store_true", help="do not delete bench topics")
     args = parser.parse_args()
@@ -277,6 +294,7 @@ def main() -> None:
         "bodies": {"count": len(corpus), "min": sizes[0], "max": sizes[-1]},
         "settings": {k: v for k, v in vars(args).items() if k != "bootstrap"},
         "median_ratio_to_bare": median_ratios(rounds),
+        "median_cpu_capacity_ratio_to_bare": capacity_ratios(rounds),
         "rounds": rounds,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

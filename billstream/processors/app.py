@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import faust
-from faust.types import ProducerT
+from faust.types import ConsumerT, ProducerT
 
+from billstream.processors.consumer import GuardedConsumer
 from billstream.processors.producer import DrainingProducer
 from billstream.settings import Settings
 
@@ -30,10 +31,20 @@ TUNING: dict[str, Any] = {
 
 
 class BillstreamFaustApp(faust.App):
-    """faust.App whose producer drains its buffer completely before every offset commit."""
+    """faust.App with crash-safe commits: see processors/producer.py and processors/consumer.py."""
 
     def _new_producer(self) -> ProducerT:
         return DrainingProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+    def _new_consumer(self) -> ConsumerT:
+        return GuardedConsumer(
+            self.transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            loop=self.loop,
+            beacon=self.beacon,
+        )
 
 
 def broker_urls(settings: Settings) -> list[str]:

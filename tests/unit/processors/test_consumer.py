@@ -1,0 +1,117 @@
+"""The worker's consumer: commits never skip an unprocessed record, and stuck partitions refetch.
+
+Each case is a state Faust 0.15.3's own bookkeeping handles unsafely (see consumer.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from faust.types import TP
+from faust.types.tuples import Message
+
+from billstream.processors.app import create_faust_app
+from billstream.processors.consumer import STUCK_AFTER, GuardedConsumer
+from billstream.topics import STRIPE_EVENTS
+from tests.conftest import SettingsFactory
+
+
+@pytest.fixture
+async def consumer(make_settings: SettingsFactory) -> GuardedConsumer:
+    app = create_faust_app(make_settings())
+    app.loop = asyncio.get_running_loop()
+    built = app.consumer
+    assert isinstance(built, GuardedConsumer)
+    return built
+
+
+def tp_of(consumer: GuardedConsumer) -> TP:
+    return TP(STRIPE_EVENTS, 0)
+
+
+def acked(consumer: GuardedConsumer, tp: TP, committed: int | None, offsets: list[int]) -> None:
+    consumer._committed_offset[tp] = committed
+    consumer._acked[tp] = list(offsets)
+    consumer._acked_index[tp] = set(offsets)
+
+
+def test_a_single_unprocessed_head_offset_is_not_committed_over(consumer: GuardedConsumer) -> None:
+    tp = tp_of(consumer)
+    acked(consumer, tp, committed=100, offsets=[101, 102])  # 100 never processed
+
+    assert consumer._new_offset(tp) is None  # Faust 0.15.3 returns 103 here (faust #606)
+
+
+def test_a_contiguous_run_from_the_committed_offset_is_committed(consumer: GuardedConsumer) -> None:
+    tp = tp_of(consumer)
+    acked(consumer, tp, committed=100, offsets=[100, 101, 103])
+
+    assert consumer._new_offset(tp) == 102
+
+
+def test_offset_zero_is_checked_like_any_other(consumer: GuardedConsumer) -> None:
+    tp = tp_of(consumer)
+    acked(consumer, tp, committed=0, offsets=[1, 2])
+
+    assert consumer._new_offset(tp) is None
+
+
+def test_a_recorded_gap_in_the_log_is_not_a_missing_record(consumer: GuardedConsumer) -> None:
+    tp = tp_of(consumer)
+    acked(consumer, tp, committed=100, offsets=[102, 103])
+    consumer._gap[tp].addi(100, 102)  # e.g. a compacted range: no records at 100 and 101
+
+    assert consumer._new_offset(tp) == 104
+
+
+def message(consumer: GuardedConsumer, tp: TP, offset: int, generation: int) -> Any:
+    return Message(
+        tp.topic, tp.partition, offset, 0.0, 0, None, b"k", b"v", None, tp=tp,
+        generation_id=generation,
+    )  # fmt: skip
+
+
+def test_an_ack_from_before_the_last_rebalance_is_ignored(
+    consumer: GuardedConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tp = tp_of(consumer)
+    monkeypatch.setattr(consumer.app.topics, "acks_enabled_for", lambda topic: True)
+    acked(consumer, tp, committed=100, offsets=[])
+    consumer.app.consumer_generation_id = 5
+
+    assert consumer.ack(message(consumer, tp, 100, generation=4)) is False
+    assert consumer.ack(message(consumer, tp, 100, generation=5)) is True
+    assert consumer._acked[tp] == [100]
+
+
+async def test_a_head_gap_that_outlives_the_grace_period_refetches_the_partition(
+    consumer: GuardedConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tp = tp_of(consumer)
+    seeks: list[tuple[TP, int]] = []
+
+    async def seek(partition: TP, offset: int) -> None:
+        seeks.append((partition, offset))
+
+    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
+    monkeypatch.setattr(consumer, "seek", seek)
+    acked(consumer, tp, committed=100, offsets=[103, 104])
+    assert consumer._new_offset(tp) is None
+    _, since = consumer._gap_since[tp]
+
+    assert await consumer.refetch_stuck(since + STUCK_AFTER / 2) == []
+    assert await consumer.refetch_stuck(since + STUCK_AFTER + 1) == [tp]
+    assert seeks == [(tp, 100)]
+    assert await consumer.refetch_stuck(since + 3 * STUCK_AFTER) == []  # once per gap
+
+
+async def test_a_gap_closed_by_processing_is_forgotten(consumer: GuardedConsumer) -> None:
+    tp = tp_of(consumer)
+    acked(consumer, tp, committed=100, offsets=[101])
+    assert consumer._new_offset(tp) is None
+    acked(consumer, tp, committed=100, offsets=[100, 101])
+
+    assert consumer._new_offset(tp) == 102
+    assert tp not in consumer._gap_since

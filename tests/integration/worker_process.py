@@ -62,11 +62,16 @@ class WorkerProcess:
     """One `python -m billstream.cli worker` child; its output goes to `log_path`."""
 
     def __init__(
-        self, settings: Settings, log_path: Path, python_args: tuple[str, ...] = ()
+        self,
+        settings: Settings,
+        log_path: Path,
+        python_args: tuple[str, ...] = (),
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.log_path = log_path
         self.python_args = python_args  # e.g. ("-m", "cProfile", "-o", path) in the benchmark
+        self.extra_env = dict(extra_env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.base_url = f"http://127.0.0.1:{settings.worker_web_port}"
 
@@ -75,7 +80,7 @@ class WorkerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, *self.python_args, "-m", "billstream.cli", "worker"],
                 cwd=ROOT,
-                env=worker_env(self.settings),
+                env={**worker_env(self.settings), **self.extra_env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -1,0 +1,37 @@
+"""The Faust app is configured from Settings only: stray Faust variables change nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from billstream.processors.app import FAUST_ENV_PREFIX, create_faust_app
+from tests.conftest import SettingsFactory
+
+
+def test_settings_map_onto_faust_and_stray_faust_variables_are_ignored(
+    make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "BROKER_URL": "kafka://elsewhere:1",
+        "PROCESSING_GUARANTEE": "exactly_once",
+        "STORE": "rocksdb://",
+        "WEB_PORT": "1",
+        "APP_ENV_PREFIX": "",
+        f"{FAUST_ENV_PREFIX}BROKER_URL": "kafka://prefixed:1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = make_settings(
+        kafka_bootstrap_servers="k1:9092,k2:9093",
+        worker_web_port=16123,
+        billstream_topic_partitions=6,
+        worker_session_timeout=12,
+    )
+
+    conf = create_faust_app(settings).conf
+
+    assert [str(url) for url in conf.broker] == ["kafka://k1:9092", "kafka://k2:9093"]
+    assert conf.id == settings.billstream_app_id
+    assert conf.processing_guarantee.value == "at_least_once"
+    assert conf.store.scheme == "memory"
+    assert (conf.web_port, conf.topic_partitions) == (16123, 6)
+    assert (conf.broker_session_timeout, conf.broker_heartbeat_interval) == (12, 3)

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 from billstream.settings import Settings
 
 # Extra attributes a call may attach (logger.info(..., extra={...})) that are safe to emit.
@@ -67,6 +69,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a malformed HTTP request at ERROR with a traceback quoting the request's
+    bytes (a payload, a signature): the client's fault, so one DEBUG line naming the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.msg, record.args = "refused a malformed HTTP request (%s)", (type(error).__name__,)
+        record.exc_info, record.exc_text = None, None
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -83,5 +99,7 @@ def configure_logging(settings: Settings, service: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+    server = logging.getLogger("aiohttp.server")
+    server.filters[:] = [MalformedRequestFilter()]
     for noisy in ("aiokafka", "kafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     stripe_webhook_allowed_events: CsvTuple = DEFAULT_ALLOWED_EVENTS
     stripe_webhook_max_body: int = Field(1_048_576, ge=1024)
     ingest_publish_timeout: float = Field(5.0, gt=0, le=60)
+    ingest_read_timeout: float = Field(
+        30.0, gt=0, le=600, description="seconds a client has for a request's headers, and its body"
+    )
 
     # Domain
     billing_plan_map: PlanMap = Field(default_factory=dict)

@@ -15,6 +15,9 @@ ReadyCheck = Callable[[], bool | Awaitable[bool]]
 
 log = logging.getLogger(__name__)
 
+# Longer than the 60 s idle timeout of common proxies and load balancers, which then close first.
+IDLE_TIMEOUT = 75.0
+
 
 def add_probe_routes(app: web.Application, registry: CollectorRegistry, ready: ReadyCheck) -> None:
     """`/healthz` (process up), `/readyz` (dependencies usable), `/metrics` (Prometheus text)."""
@@ -38,9 +41,19 @@ def add_probe_routes(app: web.Application, registry: CollectorRegistry, ready: R
     app.router.add_get("/metrics", metrics)
 
 
-async def serve_until_stopped(app: web.Application, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
-    """Serve `app` until SIGINT/SIGTERM, then shut down gracefully (cleanup contexts run)."""
-    runner = web.AppRunner(app, access_log=None)
+async def serve_until_stopped(
+    app: web.Application,
+    port: int,
+    host: str = "0.0.0.0",  # noqa: S104
+    idle_timeout: float = IDLE_TIMEOUT,
+) -> None:
+    """Serve `app` until SIGINT/SIGTERM, then shut down gracefully (cleanup contexts run).
+
+    `idle_timeout` closes a connection that sends no complete request head for that long, from
+    its opening or its previous response: aiohttp's default (about an hour) lets slow clients
+    that trickle headers hold connections that long.
+    """
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=idle_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

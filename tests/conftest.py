@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from billstream.settings import Settings
 from tests.stripe_mock import closed_port_url, stripe_mock  # noqa: F401  (shared fixtures)
 
 SettingsFactory = Callable[..., Settings]
+
+# Fuzz tests leave max_examples to the profile: "ci" (default) keeps them to seconds, `make fuzz`
+# selects "fuzz" (HYPOTHESIS_PROFILE=fuzz). Tests that set their own max_examples keep it.
+hypothesis_settings.register_profile("ci", max_examples=300, deadline=None, print_blob=True)
+hypothesis_settings.register_profile(
+    "fuzz",
+    max_examples=20_000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

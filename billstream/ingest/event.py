@@ -69,6 +69,8 @@ def parse_event(body: bytes) -> StripeEvent:
         raise InvalidPayload(f"not a Stripe event: {error}") from None  # paths, never values
     except UnicodeDecodeError:
         raise InvalidPayload("not UTF-8") from None
+    except RecursionError:  # msgspec recurses even into fields it skips
+        raise InvalidPayload("not a Stripe event: nested too deeply") from None
     obj = envelope.data.object
     fields: dict[str, Any] = {
         "id": envelope.id,

@@ -44,6 +44,8 @@ class SignatureVerifier:
         """Return when verified; raise `InvalidSignature` otherwise (never anything else)."""
         if not header:
             raise InvalidSignature("missing Stripe-Signature header")
+        if not header.isascii():  # Stripe's never is; compare_digest would raise mid-header
+            raise InvalidSignature("malformed Stripe-Signature header")
         try:
             timestamp = signed_timestamp(header)
         except ValueError:

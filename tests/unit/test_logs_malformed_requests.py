@@ -1,0 +1,68 @@
+"""aiohttp's log of a malformed request: one DEBUG line naming the error, never its bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from billstream.logs import MalformedRequestFilter
+
+MARKER = "PAYLOAD_MARKER_7f3a"
+
+
+@pytest.fixture
+def server_log(caplog: pytest.LogCaptureFixture) -> Any:
+    logger = logging.getLogger("aiohttp.server")
+    logger.addFilter(log_filter := MalformedRequestFilter())
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+    logger.removeFilter(log_filter)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}{MARKER} / HTTP/1.1\r\n\r\n",
+        f"POST / HTTP/1.1\r\nHost: x\r\nX-Junk: {MARKER * 1000}\r\n\r\n",
+        f"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1{MARKER}\r\n\r\n",
+    ],
+    ids=["pipelined garbage", "header too long", "bad content-length"],
+)
+async def test_malformed_request_is_logged_without_its_bytes(
+    aiohttp_server: Any, server_log: pytest.LogCaptureFixture, request_bytes: str
+) -> None:
+    app = web.Application()
+    app.router.add_post("/", lambda _: web.Response(text="ok"))
+    server = await aiohttp_server(app)
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(request_bytes.encode())
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(-1), 10)
+    writer.close()
+
+    assert b" 400 " in answer
+    records = [r for r in server_log.records if r.name == "aiohttp.server"]
+    assert records
+    for record in records:
+        assert record.levelno == logging.DEBUG
+        assert record.exc_info is None
+        assert MARKER not in record.getMessage()
+    assert any("refused a malformed HTTP request" in r.getMessage() for r in records)
+
+
+def test_other_server_errors_keep_their_level_and_traceback() -> None:
+    try:
+        raise RuntimeError("handler bug")
+    except RuntimeError:
+        record = logging.getLogger("aiohttp.server").makeRecord(
+            "aiohttp.server", logging.ERROR, __file__, 1, "Unhandled exception", (), None
+        )
+        record.exc_info = sys.exc_info()
+    assert MalformedRequestFilter().filter(record)
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None

@@ -1,0 +1,177 @@
+"""`make soak`: the whole pipeline under a steady webhook load, then the figures that matter.
+
+ingest, worker and api run as child processes (as in production: RocksDB store, SQLite read
+model, JSON logs at INFO) against a private broker; soak_load.py posts `--rate` signed,
+Stripe-sized webhooks per second for `--duration` seconds. Reported: status counts (only 2xx
+and designed 503s may appear), webhook latency, webhook→API visibility latency (p50/p99 over
+the sampled customers), RSS and CPU of every process at start (after warm-up) and end, both
+consumer lags when sending stops and how long they take to drain, and whether the sampled
+customers' served state equals the pure reducer's fold. Not a test: figures, not assertions.
+Results: printed, and bench/results/soak.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.soak_load import Feeder, Prober, Results, Sampled, post_open_loop
+from bench.soak_monitor import Monitor, lags
+from bench.soak_report import profile_worker, summarize
+from billstream.processors.config import ReducerConfig
+from billstream.settings import Settings
+from billstream.tables.state import CustomerState
+from billstream.topics import ensure_topics
+from tests.integration.fault_support import Service
+from tests.integration.private_broker import KAFKA_HOME, PrivateBroker, free_ports
+from tests.unit.processors.factories import PLAN_MAP
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "soak.json"
+SECRET = "whsec_soak_" + uuid.uuid4().hex[:12]
+
+
+def soak_settings(bootstrap: str, args: argparse.Namespace, tmp: Path) -> Settings:
+    uid = uuid.uuid4().hex[:8]
+    ingest, worker, api = free_ports(3)
+    return Settings(
+        _env_file=None,
+        kafka_bootstrap_servers=bootstrap,
+        billstream_topic_prefix=f"soak{uid}.",
+        billstream_app_id=f"soak-{uid}",
+        stripe_webhook_secrets=SECRET,
+        billing_plan_map=",".join(f"{k}={v}" for k, v in PLAN_MAP.items()),
+        worker_store=args.store,
+        worker_data_dir=str(tmp / "worker"),
+        database_url=args.database_url or f"sqlite:///{tmp / 'read.db'}",
+        ingest_port=ingest,
+        worker_web_port=worker,
+        api_port=api,
+        log_format="json",
+    )
+
+
+def broker_pid(bootstrap: str) -> int:
+    port = bootstrap.rsplit(":", 1)[1]
+    return int((KAFKA_HOME / f"kafka-{port}.pid").read_text())
+
+
+async def drain(settings: Settings, prober: Prober, timeout: float) -> float | None:
+    """Seconds until both consumer lags are 0 and every probe resolved; None on timeout."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if not any((await lags(settings)).values()) and not prober.pending:
+            return round(time.monotonic() - started, 1)
+        await asyncio.sleep(1.0)
+    return None
+
+
+async def served_matches_oracle(api: Service, acked: dict[str, CustomerState]) -> dict[str, int]:
+    """Sampled customers whose served account differs from the reducer's fold of their 2xx'd
+    events (each customer's events were acknowledged in order: one connection per customer)."""
+    mismatches = 0
+    for customer, state in acked.items():
+        view = state.account_view()
+        status, body = await api.get(f"/accounts/{customer}")
+        if view is None:
+            mismatches += status != 404
+        elif status != 200 or body != {k: view[k] for k in body}:
+            mismatches += 1
+    return {"sampled_customers": len(acked), "mismatches": mismatches}
+
+
+async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    broker = None if args.bootstrap else PrivateBroker(*free_ports(2))
+    if broker is not None:
+        await asyncio.to_thread(broker.start)
+    bootstrap = args.bootstrap or (broker.bootstrap if broker else "")
+    settings = soak_settings(bootstrap, args, tmp)
+    await ensure_topics(settings)
+    services = {
+        "ingest": Service(
+            "ingest", settings, settings.ingest_port, tmp / "ingest.log", "--host", "127.0.0.1"
+        ),
+        "worker": Service("worker", settings, settings.worker_web_port, tmp / "worker.log"),
+        "api": Service("api", settings, settings.api_port, tmp / "api.log"),
+    }
+    try:
+        for service in services.values():
+            service.start()
+        await asyncio.gather(*(s.wait_ready(120) for s in services.values()))
+        pids = {name: s.pid for name, s in services.items()}
+        pids |= {"broker": broker_pid(bootstrap), "load": os.getpid()}
+        monitor = Monitor(settings, pids, {n: s.base_url for n, s in services.items()})
+        results = Results()
+        prober = Prober(services["api"].base_url, results)
+        sampled = Sampled(ReducerConfig.from_settings(settings))
+        feeder = Feeder(sampled, args.sample_every)
+        stop = asyncio.Event()
+        background = [asyncio.create_task(monitor.run()), asyncio.create_task(prober.run(stop))]
+        profiling = asyncio.create_task(profile_worker(pids["worker"], args, tmp / "worker.prof"))
+        load_started = time.monotonic()
+        await post_open_loop(
+            "127.0.0.1", settings.ingest_port, SECRET, args.rate, args.duration, feeder, results,
+            prober,
+        )  # fmt: skip
+        elapsed = time.monotonic() - load_started
+        end_sample = await monitor.sample()
+        stop.set()
+        drained = await drain(settings, prober, args.drain)
+        prober.give_up()
+        final_sample = await monitor.sample()
+        correctness = await served_matches_oracle(services["api"], prober.acked)
+        for task in background:
+            task.cancel()
+        profile = await profiling
+        return summarize(
+            args, results, elapsed, monitor.samples, end_sample, final_sample, drained,
+            correctness, profile,
+        )  # fmt: skip
+    finally:
+        for service in services.values():
+            service.stop()
+        if broker is not None:
+            await asyncio.to_thread(broker.remove)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    env = os.environ.get
+    parser.add_argument("--duration", type=float, default=float(env("DURATION", "600")))
+    parser.add_argument("--rate", type=float, default=float(env("RATE", "1000")))
+    parser.add_argument("--bootstrap", help="use this broker instead of a private one")
+    parser.add_argument("--store", default="rocksdb://", choices=["rocksdb://", "memory://"])
+    parser.add_argument("--database-url", help="read model (default: SQLite in a temp dir)")
+    parser.add_argument("--sample-every", type=int, default=100, help="1 customer in N probed")
+    parser.add_argument("--warmup", type=float, default=30.0, help="seconds before 'start' RSS")
+    parser.add_argument("--drain", type=float, default=300.0, help="max seconds to drain lag")
+    parser.add_argument("--profile-worker", type=float, default=0.0, metavar="SECONDS",
+                        help="py-spy the worker for SECONDS after the warm-up")  # fmt: skip
+    parser.add_argument("--keep", action="store_true", help="keep the logs' temp directory")
+    return parser.parse_args()
+
+
+async def main(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="billstream-soak-"))
+    try:
+        result = await soak(args, tmp)
+    finally:
+        if args.keep:
+            print(f"logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))

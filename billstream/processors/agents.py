@@ -2,15 +2,16 @@
 
 The loop never raises on input: parse and reducer failures go to the dead-letter topic with
 their reason and the stream goes on. Only broker failures stop it (and the offsets of
-unprocessed records stay uncommitted, so nothing is lost).
+unprocessed records stay uncommitted, so nothing is lost). Records go straight to the
+producer, whose flush precedes every offset commit.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from billstream.processors.config import ReducerConfig
@@ -23,7 +24,7 @@ from billstream.processors.dlq import (
 )
 from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.parsing import InvalidEvent
-from billstream.processors.steps import Applied, apply_record
+from billstream.processors.steps import Applied, StateCache, apply_record
 from billstream.routing import HEADER_EVENT_ID, HEADER_RECEIVED_AT
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,33 @@ log = logging.getLogger(__name__)
 AGENT_NAME = "process-stripe-events"
 
 
-class Sender(Protocol):
-    """What the agent needs of a topic (a Faust topic, or a fake in tests)."""
+class Producer(Protocol):
+    """Faust's producer interface (`app.producer`): returns the delivery future."""
 
-    async def send(self, *, key: Any = None, value: Any = None, headers: Any = None) -> Any: ...
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+    ) -> Any: ...
+
+
+class App(Protocol):
+    """Where the producer lives (the Faust app creates it when it starts)."""
+
+    @property
+    def producer(self) -> Producer: ...
+
+
+class Table(Protocol):
+    """The customer-state table (billstream.tables.tables.TableWriter)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    async def set(self, key: bytes, value: bytes, partition: int) -> None: ...
 
 
 class Record(Protocol):
@@ -51,11 +75,13 @@ class Record(Protocol):
 class EventProcessor:
     """Handles one consumed record at a time; the state lives in `table`."""
 
-    table: MutableMapping[bytes, bytes]
-    output: Sender
-    dlq: Sender
+    table: Table
+    app: App
+    output_topic: str
+    dlq_topic: str
     metrics: ProcessorMetrics
     config: ReducerConfig
+    states: StateCache = field(default_factory=StateCache)
 
     async def handle(self, record: Record) -> None:
         headers = header_items(record.headers)
@@ -63,35 +89,34 @@ class EventProcessor:
         try:
             if not key:
                 raise InvalidEvent(MISSING_KEY)
-            applied = apply_record(self.table.get(key), record.value, self.config)
+            previous = self.table.get(key)
+            state = self.states.load(key, previous)
+            applied = apply_record(previous, record.value, self.config, state)
         except InvalidEvent as error:
-            log.warning(
-                "dead-lettered: %s",
-                error,
-                extra=_context(headers, record, error.reason),
-            )
+            log.warning("dead-lettered: %s", error, extra=_context(headers, record, error.reason))
             await self._dead_letter(record, headers, error.reason)
         except Exception:
             log.exception("reducer error", extra=_context(headers, record, REDUCER_ERROR))
             await self._dead_letter(record, headers, REDUCER_ERROR)
         else:
             assert key is not None
-            await self._publish(key, applied)
+            await self._publish(key, record.partition, applied)
         self._observe_lag(headers)
 
-    async def _publish(self, key: bytes, applied: Applied) -> None:
+    async def _publish(self, key: bytes, partition: int, applied: Applied) -> None:
         if applied.value is not None:
-            self.table[key] = applied.value  # one write: state, episodes and applied ids
+            # One write: state, episodes and applied ids; changelog partition = source partition.
+            await self.table.set(key, applied.value, partition)
+            self.states.keep(key, applied)
         if applied.output is not None:
-            await self.output.send(key=key, value=applied.output)
+            await self.app.producer.send(self.output_topic, key, applied.output, None, None, None)
         self.metrics.record(applied.effects)
 
     async def _dead_letter(
         self, record: Record, headers: list[tuple[str, bytes]], reason: str
     ) -> None:
-        await self.dlq.send(
-            key=record.key, value=record.value, headers=dlq_headers(headers, reason)
-        )
+        dead = dlq_headers(headers, reason)
+        await self.app.producer.send(self.dlq_topic, record.key, record.value, None, None, dead)
         self.metrics.dlq.labels(reason=reason).inc()
 
     def _observe_lag(self, headers: list[tuple[str, bytes]]) -> None:

@@ -6,6 +6,7 @@ directly. Table values and the published account state are orjson bytes.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import orjson
@@ -14,7 +15,11 @@ from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
 from billstream.processors.parsing import parse_event
 from billstream.processors.reducer import apply
+from billstream.tables.state import CustomerState
 from billstream.tables.tables import decode_customer, encode_customer
+
+# Decoded aggregates of recently active customers: a customer's events come in bursts.
+STATE_CACHE_SIZE = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,12 +29,48 @@ class Applied:
     value: bytes | None  # table value to write; None for a duplicate of a customer never stored
     output: bytes | None  # account-state JSON to publish; None when there is nothing to publish
     effects: list[fx.Effect]
+    state: CustomerState | None  # the aggregate `value` encodes
 
 
-def apply_record(previous: bytes | None, raw: bytes, config: ReducerConfig) -> Applied:
-    """Parse and fold one record; raises InvalidEvent for poison input."""
+class StateCache:
+    """Skips decoding a table value this worker encoded itself (LRU, checked by content).
+
+    Safe because `apply` never mutates the state it is given (it folds into a clone), and a
+    cached state is used only while the table still holds exactly the bytes it came from.
+    """
+
+    def __init__(self, size: int = STATE_CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[bytes, tuple[bytes, CustomerState]] = OrderedDict()
+
+    def load(self, key: bytes, value: bytes | None) -> CustomerState | None:
+        if value is None:
+            return None
+        hit = self._items.get(key)
+        if hit is not None and (hit[0] is value or hit[0] == value):
+            self._items.move_to_end(key)
+            return hit[1]
+        return decode_customer(value)
+
+    def keep(self, key: bytes, applied: Applied) -> None:
+        if applied.value is None or applied.state is None:
+            return
+        self._items[key] = (applied.value, applied.state)
+        self._items.move_to_end(key)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+def apply_record(
+    previous: bytes | None,
+    raw: bytes,
+    config: ReducerConfig,
+    state: CustomerState | None = None,
+) -> Applied:
+    """Parse and fold one record (`state`: `previous` decoded, if known); InvalidEvent if poison."""
     event = parse_event(raw)
-    state = decode_customer(previous)
+    if state is None:
+        state = decode_customer(previous)
     new, effects = apply(state, event, config)
     if new is state:
         # A duplicate (Stripe retry, or a replay after a crash). The crash may have come after
@@ -37,9 +78,9 @@ def apply_record(previous: bytes | None, raw: bytes, config: ReducerConfig) -> A
         # unchanged value again (re-sends the changelog record, which a durable store may be
         # ahead of) and re-emit the current view (downstream keeps the highest `version`).
         view = state.account_view() if state is not None else None
-        return Applied(previous, None if view is None else orjson.dumps(view), effects)
+        return Applied(previous, None if view is None else orjson.dumps(view), effects, state)
     output = None
     for effect in effects:
         if isinstance(effect, fx.AccountChanged):
             output = orjson.dumps(effect.account)
-    return Applied(encode_customer(new), output, effects)
+    return Applied(encode_customer(new), output, effects, new)

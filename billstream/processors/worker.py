@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from faust.types import AgentT, TableT, TopicT
 from prometheus_client import CollectorRegistry
 
 from billstream.processors.agents import AGENT_NAME, EventProcessor
@@ -15,7 +16,7 @@ from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.probes import add_probe_pages
 from billstream.processors.reconcile import register_reconcile_timer
 from billstream.settings import Settings
-from billstream.tables.tables import customer_state_table
+from billstream.tables.tables import TableWriter, customer_state_table
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ
 
 
@@ -24,17 +25,15 @@ class Worker:
     """The assembled worker; tests reach the table, topics and metrics through it."""
 
     app: faust.App
-    table: Any  # faust.Table[bytes, bytes]
-    source: Any  # faust.TopicT
-    output: Any
-    dlq: Any
-    agent: Any
+    table: TableT[bytes, bytes]
+    source: TopicT
+    agent: AgentT[Any]
     processor: EventProcessor
     metrics: ProcessorMetrics
     registry: CollectorRegistry
 
 
-def raw_topic(app: faust.App, name: str, **options: Any) -> Any:
+def raw_topic(app: faust.App, name: str, **options: Any) -> TopicT:
     """A topic of raw key/value bytes (no Faust codec on the hot path)."""
     return app.topic(
         name,
@@ -56,12 +55,11 @@ def build_worker(
     app = create_faust_app(settings, **app_overrides)
     table = customer_state_table(app, settings.billstream_topic_partitions)
     source = raw_topic(app, settings.topic(STRIPE_EVENTS))
-    output = raw_topic(app, settings.topic(ACCOUNT_STATE))
-    dlq = raw_topic(app, settings.topic(STRIPE_EVENTS_DLQ))
     processor = EventProcessor(
-        table=table,
-        output=output,
-        dlq=dlq,
+        table=TableWriter(table),
+        app=app,
+        output_topic=settings.topic(ACCOUNT_STATE),
+        dlq_topic=settings.topic(STRIPE_EVENTS_DLQ),
         metrics=metrics,
         config=ReducerConfig.from_settings(settings),
     )
@@ -73,4 +71,4 @@ def build_worker(
     add_probe_pages(app, registry)
     if settings.reconcile_cron_enabled:  # deferred downgrades via Stripe's API (docs/stripe-api.md)
         register_reconcile_timer(app, settings, table, metrics)
-    return Worker(app, table, source, output, dlq, agent, processor, metrics, registry)
+    return Worker(app, table, source, agent, processor, metrics, registry)

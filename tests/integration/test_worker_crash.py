@@ -33,7 +33,7 @@ from tests.integration.worker_process import (
 from tests.unit.processors.factories import PLAN_MAP
 from tests.workloads.billing import Record, Workload, build_workload
 
-CUSTOMERS = 450  # ~4,500 records with retries and poison
+CUSTOMERS = 400  # ~4,900 records with retries and poison
 CHUNK = 150
 KILL_AT = 0.4  # fraction of the records processed when the worker is killed
 

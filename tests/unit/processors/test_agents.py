@@ -1,13 +1,14 @@
 """The worker's agent under Faust's test context: table writes, outputs, DLQ, metrics.
 
-The topics' `send` is mocked (no broker); the table is the real Faust table on a memory store.
+The producer's `send` is faked (no broker); the table is the real Faust table on a memory store.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
-from unittest.mock import AsyncMock
 
 import orjson
 import pytest
@@ -15,11 +16,29 @@ from prometheus_client import CollectorRegistry
 
 from billstream.processors.worker import Worker, build_worker
 from billstream.routing import record_headers
-from billstream.tables.tables import decode_state, encode_state
+from billstream.tables.tables import CUSTOMER_STATE_TABLE, decode_state, encode_state
+from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS_DLQ
 from tests.conftest import SettingsFactory
 from tests.unit.processors import factories as f
 
 CUSTOMER = f.CUSTOMER.encode()
+
+
+@dataclass
+class FakeProducer:
+    """Records what the agent sends, per topic; every delivery succeeds at once."""
+
+    sent: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    async def send(
+        self, topic: str, key: Any, value: Any, partition: Any, timestamp: Any, headers: Any
+    ) -> asyncio.Future[Any]:
+        self.sent.setdefault(topic, []).append(
+            {"key": key, "value": value, "partition": partition, "headers": headers}
+        )
+        delivery = asyncio.get_running_loop().create_future()
+        delivery.set_result(SimpleNamespace(topic=topic, partition=partition or 0, offset=0))
+        return delivery
 
 
 @pytest.fixture
@@ -34,8 +53,7 @@ async def worker(make_settings: SettingsFactory) -> Worker:
     app.finalize()
     app.conf.store = "memory://"
     app.flow_control.resume()
-    built.output.send = AsyncMock()
-    built.dlq.send = AsyncMock()
+    app.producer = FakeProducer()  # type: ignore[assignment]
     return built
 
 
@@ -48,8 +66,11 @@ def record(event: dict[str, Any], received_at_ms: int = 1_000) -> dict[str, Any]
     }
 
 
-def sent(mock: AsyncMock) -> list[dict[str, Any]]:
-    return [call.kwargs for call in mock.await_args_list]
+def sent(worker: Worker, topic: str) -> list[dict[str, Any]]:
+    """Records sent to the topic whose name ends with `topic` (prefixes vary per test)."""
+    producer = worker.app.producer
+    assert isinstance(producer, FakeProducer)
+    return [r for name, records in producer.sent.items() if name.endswith(topic) for r in records]
 
 
 def sample(worker: Worker, name: str, **labels: str) -> float:
@@ -68,7 +89,7 @@ async def test_a_state_change_is_stored_and_published_keyed_by_customer(worker: 
     async with worker.agent.test_context() as agent:
         await agent.put(**record(event))
 
-    [published] = sent(worker.output.send)
+    [published] = sent(worker, ACCOUNT_STATE)
     assert published["key"] == CUSTOMER
     account = orjson.loads(published["value"])
     assert account["customer_id"] == f.CUSTOMER
@@ -80,6 +101,10 @@ async def test_a_state_change_is_stored_and_published_keyed_by_customer(worker: 
     stored = decode_state(worker.table[CUSTOMER])
     assert stored is not None
     assert stored["account"]["version"] == 1
+    [change] = sent(worker, f"{CUSTOMER_STATE_TABLE}-changelog")
+    assert change == {
+        "key": CUSTOMER, "value": worker.table[CUSTOMER], "partition": 0, "headers": None
+    }  # fmt: skip
     assert event["id"] in stored["seen"]
     assert (
         sample(worker, "stripe_subscription_plan_changed_total", from_plan="FREE", to_plan="PRO")
@@ -95,7 +120,7 @@ async def test_an_event_that_changes_no_account_field_is_remembered_but_not_publ
         await agent.put(**record(created(100)))
         await agent.put(**record(noop))
 
-    assert len(sent(worker.output.send)) == 1
+    assert len(sent(worker, ACCOUNT_STATE)) == 1
     stored = decode_state(worker.table[CUSTOMER])
     assert stored is not None
     assert noop["id"] in stored["seen"]
@@ -110,7 +135,7 @@ async def test_a_duplicate_is_counted_and_re_emits_the_current_view_unchanged(
         before = worker.table[CUSTOMER]
         await agent.put(**record(event))
 
-    first, again = sent(worker.output.send)
+    first, again = sent(worker, ACCOUNT_STATE)
     assert again == first  # same key, same version, same bytes
     assert worker.table[CUSTOMER] == before
     assert sample(worker, "stripe_webhook_duplicate_total") == 1
@@ -140,21 +165,21 @@ async def test_poison_goes_to_the_dlq_with_its_reason_and_the_stream_goes_on(
         await agent.put(key=CUSTOMER, value=body, headers=headers)
         await agent.put(**record(created(100)))
 
-    [dead] = sent(worker.dlq.send)
+    [dead] = sent(worker, STRIPE_EVENTS_DLQ)
     assert (dead["key"], dead["value"]) == (CUSTOMER, body)
     assert dead["headers"] == [*headers, ("error", reason.encode())]
     assert sample(worker, "billstream_dlq_total", reason=reason) == 1
-    assert len(sent(worker.output.send)) == 1  # the next event was applied
+    assert len(sent(worker, ACCOUNT_STATE)) == 1  # the next event was applied
 
 
 async def test_a_record_without_key_is_dead_lettered(worker: Worker) -> None:
     async with worker.agent.test_context() as agent:
         await agent.put(key=None, value=orjson.dumps(created(100)), headers=[])
 
-    [dead] = sent(worker.dlq.send)
+    [dead] = sent(worker, STRIPE_EVENTS_DLQ)
     assert dead["headers"] == [("error", b"missing_key")]
     assert sample(worker, "billstream_dlq_total", reason="missing_key") == 1
-    assert not sent(worker.output.send)
+    assert not sent(worker, ACCOUNT_STATE)
 
 
 async def test_an_unexpected_reducer_failure_is_dead_lettered_as_reducer_error(
@@ -165,10 +190,10 @@ async def test_an_unexpected_reducer_failure_is_dead_lettered_as_reducer_error(
         await agent.put(**record(created(100)))
         await agent.put(key=b"cus_other", value=orjson.dumps(created(100)), headers=[])
 
-    [dead] = sent(worker.dlq.send)
+    [dead] = sent(worker, STRIPE_EVENTS_DLQ)
     assert dict(dead["headers"])["error"] == b"reducer_error"
     assert sample(worker, "billstream_dlq_total", reason="reducer_error") == 1
-    assert [call["key"] for call in sent(worker.output.send)] == [b"cus_other"]
+    assert [call["key"] for call in sent(worker, ACCOUNT_STATE)] == [b"cus_other"]
 
 
 async def test_event_lag_is_processed_time_minus_the_received_at_header(worker: Worker) -> None:

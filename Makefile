@@ -50,6 +50,10 @@ audit: install ## audit the pinned dependencies for known vulnerabilities (needs
 	$(BIN)/pip install -q pip-audit
 	grep -v '^#' constraints.txt | $(BIN)/pip-audit --no-deps --disable-pip -r /dev/stdin
 
+fuzz: install ## long hypothesis fuzzing (HYPOTHESIS_PROFILE=fuzz: 20k examples/test; CI runs 300)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider --timeout=3600 \
+		--hypothesis-show-statistics tests/unit/fuzz $(PYTEST_ARGS)
+
 bench-ingest: install ## ingest webhooks/s, p50/p99 vs a bare aiohttp handler (wrk: apt-get install wrk)
 	scripts/with-kafka.sh $(BIN)/python -m bench.ingest $(BENCH_INGEST_ARGS)
 

@@ -103,3 +103,6 @@ def configure_logging(settings: Settings, service: str) -> None:
     server.filters[:] = [MalformedRequestFilter()]
     for noisy in ("aiokafka", "kafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # Their DEBUG lines print records (`send: ... v=<the event>`): LOG_LEVEL=DEBUG is ours only.
+    for library in ("faust", "mode"):
+        logging.getLogger(library).setLevel(max(logging.INFO, root.level))

@@ -1,4 +1,5 @@
-"""aiohttp's log of a malformed request: one DEBUG line naming the error, never its bytes."""
+"""Library logs that would print request bytes or records: malformed requests become one DEBUG
+line naming the error; Faust's and mode's DEBUG (which prints sent records) stays off."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from billstream.logs import MalformedRequestFilter
+from billstream.logs import MalformedRequestFilter, configure_logging
+from billstream.settings import Settings
 
 MARKER = "PAYLOAD_MARKER_7f3a"
 
@@ -66,3 +68,26 @@ def test_other_server_errors_keep_their_level_and_traceback() -> None:
     assert MalformedRequestFilter().filter(record)
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None
+
+
+@pytest.fixture
+def restore_logging() -> Any:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    names = ("faust", "mode", "aiokafka", "kafka")
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    logging.getLogger("aiohttp.server").filters.clear()
+
+
+def test_debug_level_is_billstream_only(restore_logging: None) -> None:
+    configure_logging(Settings(_env_file=None, log_level="DEBUG"), "worker")  # type: ignore[call-arg]
+
+    assert logging.getLogger("billstream.processors.agents").isEnabledFor(logging.DEBUG)
+    for library in ("faust.topics", "faust.agents.agent", "mode.timers", "aiokafka.producer"):
+        assert not logging.getLogger(library).isEnabledFor(logging.DEBUG), library
+    assert logging.getLogger("faust.worker").isEnabledFor(logging.INFO)

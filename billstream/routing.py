@@ -23,13 +23,17 @@ def routing_key(event: Mapping[str, Any]) -> str:
         return str(event.get("id", ""))
     event_type = str(event.get("type", ""))
     if event_type.startswith("customer.") and obj.get("object") == "customer":
-        return str(obj.get("id") or event.get("id", ""))
+        return _text(obj.get("id")) or str(event.get("id", ""))
     customer = obj.get("customer")
     if isinstance(customer, Mapping):  # expanded customer object
         customer = customer.get("id")
-    if isinstance(customer, str) and customer:
-        return customer
-    return str(obj.get("id") or event.get("id", ""))
+    return _text(customer) or _text(obj.get("id")) or str(event.get("id", ""))
+
+
+def _text(value: Any) -> str | None:
+    """Only strings are ids: a number's text depends on the JSON parser (msgspec keeps 2**64 an
+    int, orjson makes it a float), so ingest and the worker would key the event differently."""
+    return value if isinstance(value, str) and value else None
 
 
 def record_headers(

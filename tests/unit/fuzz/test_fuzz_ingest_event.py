@@ -102,3 +102,11 @@ def test_deep_nesting_is_invalid_payload_not_a_crash(depth: int, where: str) -> 
         return
     with pytest.raises(InvalidPayload):
         parse_event(body)
+
+
+@pytest.mark.parametrize("object_id", ["18446744073709551616", '{"":18446744073709551616}', "7"])
+def test_a_non_string_object_id_routes_by_event_id(object_id: str) -> None:
+    """Found by `make fuzz`: a number's text differed between msgspec and orjson."""
+    body = f'{{"id":"evt_1","type":"invoice.paid","data":{{"object":{{"id":{object_id}}}}}}}'
+    assert parse_event(body.encode()).key == b"evt_1"
+    assert routing_key(orjson.loads(body)) == "evt_1"

@@ -50,7 +50,7 @@ audit: install ## audit the pinned dependencies for known vulnerabilities (needs
 	$(BIN)/pip install -q pip-audit
 	grep -v '^#' constraints.txt | $(BIN)/pip-audit --no-deps --disable-pip -r /dev/stdin
 
-fuzz: install ## long hypothesis fuzzing (HYPOTHESIS_PROFILE=fuzz: 20k examples/test; CI runs 300)
+fuzz: install ## long hypothesis fuzzing (HYPOTHESIS_PROFILE=fuzz: 10k examples/test; CI runs 150)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider --timeout=3600 \
 		--hypothesis-show-statistics tests/unit/fuzz $(PYTEST_ARGS)
 

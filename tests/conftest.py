@@ -18,10 +18,10 @@ SettingsFactory = Callable[..., Settings]
 
 # Fuzz tests leave max_examples to the profile: "ci" (default) keeps them to seconds, `make fuzz`
 # selects "fuzz" (HYPOTHESIS_PROFILE=fuzz). Tests that set their own max_examples keep it.
-hypothesis_settings.register_profile("ci", max_examples=300, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("ci", max_examples=150, deadline=None, print_blob=True)
 hypothesis_settings.register_profile(
     "fuzz",
-    max_examples=20_000,
+    max_examples=10_000,
     deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],

@@ -122,7 +122,7 @@ def test_read_envelope_validates_or_raises_invalid_event(value: Any) -> None:
 fold_records = st.one_of(*[stripe_events().map(encoded)] * 3, raw_records)
 
 
-@given(st.lists(fold_records, min_size=1, max_size=8))
+@given(st.lists(fold_records, min_size=1, max_size=6))
 def test_apply_record_folds_or_dead_letters_never_crashes(records: list[bytes]) -> None:
     table_value: bytes | None = None
     reasons: list[str] = []

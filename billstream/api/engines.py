@@ -11,11 +11,25 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
 
+# libpq has no read timeout: a bounded connect, and TCP keepalives and a user timeout so that a
+# vanished PostgreSQL server fails the batch (retried) instead of hanging a pool thread forever.
+POSTGRES_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,  # ms of unacknowledged writes
+}
+POOL_TIMEOUT = 30.0  # seconds to wait for a pooled connection (SQLAlchemy's default, explicit)
+
 
 def writer_engine(url: URL) -> Engine:
     """For the consumer and migrations: explicit transactions on both backends."""
     # No pre-ping (a round trip per checkout): a dead connection fails one batch, which retries.
-    engine = create_engine(url, pool_size=2, max_overflow=2)
+    engine = create_engine(
+        url, pool_size=2, max_overflow=2, pool_timeout=POOL_TIMEOUT, connect_args=_connect_args(url)
+    )
     if url.get_backend_name() == "sqlite":
         _sqlite_pragmas(engine)
 
@@ -30,11 +44,20 @@ def writer_engine(url: URL) -> Engine:
 def reader_engine(url: URL, pool_size: int) -> Engine:
     """For HTTP reads: autocommit (each SELECT is its own consistent snapshot)."""
     engine = create_engine(
-        url, isolation_level="AUTOCOMMIT", pool_size=pool_size, max_overflow=pool_size
+        url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=POOL_TIMEOUT,
+        connect_args=_connect_args(url),
     )
     if url.get_backend_name() == "sqlite":
         _sqlite_pragmas(engine)
     return engine
+
+
+def _connect_args(url: URL) -> dict[str, Any]:
+    return dict(POSTGRES_CONNECT_ARGS) if url.get_backend_name() == "postgresql" else {}
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -10,7 +10,7 @@ DURATION ?= 600
 RATE ?= 1000
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status clean bench audit fuzz simulate bench-ingest bench-api soak
+.PHONY: help install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status clean bench audit fuzz simulate bench-ingest bench-api bench-worker soak
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +59,9 @@ bench-ingest: install ## ingest webhooks/s, p50/p99 vs a bare aiohttp handler (w
 
 bench-api: install ## api GET /accounts/{id} req/s, p99 and read-model catch-up vs in-run baselines (wrk)
 	scripts/with-kafka.sh $(BIN)/python -m bench.api
+
+bench-worker: install ## worker records/s vs a bare aiokafka consume→produce loop, and RSS after 100k customers
+	scripts/with-kafka.sh $(BIN)/python -m bench.worker $(BENCH_WORKER_ARGS)
 
 soak: install ## whole pipeline at RATE webhooks/s for DURATION s (1000, 600): 5xx, visibility p99, RSS, lag
 	DURATION=$(DURATION) RATE=$(RATE) $(BIN)/python -m bench.soak $(SOAK_ARGS)

@@ -168,9 +168,11 @@ async def main(args: argparse.Namespace) -> None:
             print(f"logs kept in {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "series"}, indent=2))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results[f"{args.rate:g}/s"] = result  # the latest run at each rate
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 
 from billstream.processors.config import ReducerConfig
-from billstream.processors.steps import apply_record, load_state
+from billstream.processors.steps import apply_record
+from billstream.tables.tables import decode_customer
 from billstream.routing import routing_key
 from billstream.simulate.catalog import SIMULATOR_PLAN_MAP
 from billstream.simulate.traffic import TrafficConfig, traffic
@@ -40,7 +41,7 @@ def test_rebuild_matches_the_worker_path_record_by_record(make_settings: Setting
 
     worker_views: dict[str, Any] = {}
     for key, value in table.items():
-        state = load_state(value)
+        state = decode_customer(value)
         view = state.account_view() if state is not None else None
         if view is not None:
             worker_views[key.decode()] = view

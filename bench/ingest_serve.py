@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 
 from aiohttp import web
@@ -49,6 +50,7 @@ def main() -> None:
 
             publisher = AiokafkaPublisher(settings)
         app = create_app(settings, publisher=publisher)
+    gc.freeze()  # as `billstream ingest` does (for every kind, so the baseline gets it too)
     asyncio.run(serve_until_stopped(app, args.port, host="127.0.0.1"))
 
 

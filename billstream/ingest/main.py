@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 
 from billstream.ingest.app import create_app
@@ -25,6 +26,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     port = settings.ingest_port if args.port is None else args.port
     app = create_app(settings)
+    # Startup objects (modules, clients, app) live as long as the process: frozen, they are never
+    # traversed again, so a full collection no longer stalls every request for ~30 ms (p99).
+    gc.freeze()
     # A slow client gets as long for a request's head as ingest gives it for the body.
     idle = settings.ingest_read_timeout
     asyncio.run(serve_until_stopped(app, port, host=args.host, idle_timeout=idle))

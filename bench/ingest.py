@@ -165,6 +165,7 @@ def measure(
     kind: str, args: argparse.Namespace, corpus: list[bytes], run_id: str
 ) -> dict[str, Any]:
     """Start one server, warm it up, then wrk (throughput) and fixed-rate (latency) runs."""
+    load_before = os.getloadavg()[0]  # other work on the machine skews every figure
     port = free_port()
     secret = f"whsec_bench_{run_id}"
     prefix = f"bench{run_id}.{kind}."
@@ -194,6 +195,7 @@ def measure(
             for name, spent in (("process", after[0] - before[0]), ("loop", after[1] - before[1])):
                 result[f"{name}_cpu_us_per_request"] = round(spent / result["requests"] * 1e6, 1)
         result["fixed_rate"] = run_fixed_rate(port, secret, args.rate, args.rate_duration)
+        result["load_average_1m"] = [load_before, os.getloadavg()[0]]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)

@@ -7,7 +7,8 @@ import binascii
 import re
 
 PREFIX = "a1:"  # format version: lets the cursor change shape without misreading old ones
-MAX_CURSOR = 400
+# Ids are at most 255 characters of up to 4 UTF-8 bytes: base64 of prefix + 1020 bytes.
+MAX_CURSOR = 4 * ((len(PREFIX) + 255 * 4 + 2) // 3)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 

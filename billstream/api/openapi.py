@@ -60,6 +60,7 @@ SCHEMAS: dict[str, Any] = {
             "deleted": {"type": "boolean"},
             "version": {"type": "integer", "minimum": 0},
             "updated_by_event": _nullable("string"),
+            "updated_by_event_type": _nullable("string"),
             "updated_at": _nullable("integer"),
         }
     ),

@@ -26,6 +26,7 @@ ACCOUNT_FIELDS = (
     "deleted",
     "version",
     "updated_by_event",
+    "updated_by_event_type",
     "updated_at",
 )
 # The fields whose change a transition records (the rest is bookkeeping).

@@ -59,7 +59,7 @@ async def get_json(client: Client, path: str, status: int = 200) -> Any:
 async def test_get_account(client: Client) -> None:
     body = await get_json(client, "/accounts/cus_a")
     assert (body["customer_id"], body["plan"], body["version"]) == ("cus_a", "PRO", 2)
-    assert "updated_by_event_type" not in body
+    assert body["updated_by_event_type"] == "invoice.paid"
 
 
 async def test_unknown_account_is_404(client: Client) -> None:

@@ -38,6 +38,7 @@ def test_account_is_served_with_exactly_the_contract_fields(store: Store) -> Non
         "deleted": False,
         "version": 3,
         "updated_by_event": "evt_cus_1_3",
+        "updated_by_event_type": "customer.subscription.updated",
         "updated_at": 1767225603,
     }
     assert store.get_account("cus_unknown") is None

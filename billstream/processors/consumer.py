@@ -6,24 +6,17 @@ crash safety (the SIGKILL test hit the second one about once in ten restarts):
 - a head gap of exactly one offset is committed over (faust #606), and with no committed
   offset yet (or offset 0) the head is not checked at all: a record never processed is lost;
 - a record dropped while the flow is suspended around recovery leaves a head gap that never
-  fills: the partition stops committing forever (faust #596);
+  fills: the partition stops committing forever (faust #596). Here the main cause was that
+  aiokafka's seek_to_committed does not move a partition that has no commit yet: records
+  fetched during recovery were dropped and never fetched again;
 - records fetched before a rebalance and skipped after it are acked without being processed.
 Here a head gap blocks the commit (a replay is harmless: state is idempotent), a gap that
 outlives `STUCK_AFTER` seconds re-seeks the partition to its committed offset so the missing
 records are fetched again, and acks of a previous generation are ignored.
-
-It is also the worker's biggest throughput lever: Faust hands each fetched record to the
-streams through `wait_first` (four tasks and an `asyncio.wait` per record, to abandon the
-hand-over if the flow is suspended meanwhile). While the flow is active the record is handed
-over directly; measured on this machine, Faust's own ceiling for one produce per record rose
-from ~1,050 to ~1,900 records/s (bench/worker.py has the worker's figures). A record whose
-hand-over outlives a suspension reaches the stream with a previous generation, which the
-stream skips and `ack` ignores; the seek to the committed offset fetches it again.
 """
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -31,7 +24,6 @@ from typing import Any
 from faust.transport.drivers.aiokafka import Consumer
 from faust.types import TP
 from mode import Service
-from mode.services import WaitArgT, WaitResults
 
 STUCK_AFTER = 10.0  # seconds a head gap may last before the partition is fetched again
 CHECK_EVERY = 2.0
@@ -76,17 +68,6 @@ class GuardedConsumer(Consumer):
         acked: bool = super().ack(message)
         return acked
 
-    async def wait_first(self, *coros: WaitArgT, timeout: Any = None) -> WaitResults:
-        """Faust calls this only to hand a record to the streams: do it directly when active."""
-        if len(coros) == 2 and timeout is None and not self.suspend_flow.is_set():
-            delivery, suspended = coros
-            if inspect.iscoroutine(suspended) and inspect.isawaitable(delivery):
-                suspended.close()  # the suspend_flow.wait() coroutine Faust built for the race
-                result = await delivery
-                return WaitResults([delivery], [result], False)
-        results: WaitResults = await super().wait_first(*coros, timeout=timeout)
-        return results
-
     async def perform_seek(self) -> None:
         await super().perform_seek()
         # Faust stores "no committed offset" and offset 0 alike as None; the head check needs
@@ -97,9 +78,13 @@ class GuardedConsumer(Consumer):
             if self._committed_offset[tp] is None and self.app.topics.acks_enabled_for(tp.topic)
         ]
         if unknown:
+            # aiokafka's seek_to_committed leaves a partition without a commit (or at 0) where
+            # it is: records fetched before this seek, and dropped around recovery, would never
+            # come again (a gap; our SIGKILL test hit it). Rewind them like a fresh consumer.
             earliest = await self.earliest_offsets(*unknown)
             for tp in unknown:
                 self._committed_offset[tp] = earliest[tp]
+            await self.seek_wait({tp: earliest[tp] for tp in unknown})
 
     @Service.task
     async def _refetch_stuck_partitions(self) -> None:

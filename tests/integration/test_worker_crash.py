@@ -120,11 +120,12 @@ async def test_sigkill_mid_stream_then_restart_equals_the_uninterrupted_run(
     expected = oracle(workload, ReducerConfig.from_settings(settings))
     outputs = await read_all(kafka_bootstrap, settings.topic(ACCOUNT_STATE))
     published = {k: orjson.loads(v) for k, v in latest_by_key(outputs).items()}
-    assert published == {
-        customer: view
-        for customer, state in expected.items()
-        if (view := state.account_view()) is not None
-    }
+    views = {c: view for c, state in expected.items() if (view := state.account_view()) is not None}
+    wrong = {c: (published.get(c), views.get(c)) for c in set(views) | set(published)}
+    wrong = {c: pair for c, pair in wrong.items() if pair[0] != pair[1]}
+    assert not wrong, "published (left) vs uninterrupted run (right):\n" + "\n".join(
+        f"{c}: {a}\n{' ' * len(c)}  {b}" for c, (a, b) in sorted(wrong.items())
+    )
 
     changelog = f"{settings.billstream_app_id}-{CUSTOMER_STATE_TABLE}-changelog"
     stored = {

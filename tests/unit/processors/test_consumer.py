@@ -115,33 +115,3 @@ async def test_a_gap_closed_by_processing_is_forgotten(consumer: GuardedConsumer
 
     assert consumer._new_offset(tp) == 102
     assert tp not in consumer._gap_since
-
-
-async def test_a_record_is_handed_to_the_streams_directly_while_the_flow_is_active(
-    consumer: GuardedConsumer,
-) -> None:
-    delivered: list[str] = []
-
-    async def deliver() -> str:
-        delivered.append("record")
-        return "delivered"
-
-    suspended = consumer.suspend_flow.wait()
-    result = await consumer.wait_first(deliver(), suspended)
-
-    assert result.results == ["delivered"]
-    assert result.stopped is False
-    assert delivered == ["record"]
-    assert suspended.cr_frame is None  # closed, never left pending
-
-
-async def test_a_suspended_flow_abandons_the_hand_over_as_faust_does(
-    consumer: GuardedConsumer,
-) -> None:
-    never = asyncio.get_running_loop().create_future()
-    consumer.suspend_flow.set()
-
-    result = await consumer.wait_first(never, consumer.suspend_flow.wait())
-
-    assert never.cancelled()  # the hand-over was abandoned
-    assert result.results == [True]

@@ -9,10 +9,10 @@ import orjson
 
 from billstream.processors.config import ReducerConfig
 from billstream.processors.steps import apply_record
-from billstream.tables.tables import decode_customer
 from billstream.routing import routing_key
 from billstream.simulate.catalog import SIMULATOR_PLAN_MAP
 from billstream.simulate.traffic import TrafficConfig, traffic
+from billstream.tables.tables import decode_customer
 from billstream.verify.diff import MISSING, Difference, diff_accounts
 from billstream.verify.rebuild import Rebuild
 from tests.conftest import SettingsFactory

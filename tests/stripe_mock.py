@@ -7,22 +7,15 @@ started FAILS the tests; elsewhere they are skipped, so a green CI run really ta
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.children import free_port
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "stripe-mock.sh"
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,9 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ import aiohttp
 import yaml
 
 from billstream.settings import Settings
+from tests.children import free_port, settings_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "prometheus" / "alerts.yml"
@@ -36,35 +35,9 @@ START_TIMEOUT = 120.0
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-def free_port() -> int:
-    """An ephemeral port nobody listens on right now (never the fixed dev ports)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def service_env(settings: Settings) -> dict[str, str]:
     """The children's environment: every setting the test chose, made explicit."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "BILLSTREAM_TOPIC_PREFIX": settings.billstream_topic_prefix,
-            "BILLSTREAM_APP_ID": settings.billstream_app_id,
-            "STRIPE_WEBHOOK_SECRETS": ",".join(settings.webhook_secret_values()),
-            "BILLING_PLAN_MAP": ",".join(f"{k}={v}" for k, v in settings.billing_plan_map.items()),
-            "DATABASE_URL": settings.database_url,
-            "WORKER_DATA_DIR": settings.worker_data_dir,
-            "INGEST_PORT": str(settings.ingest_port),
-            "WORKER_WEB_PORT": str(settings.worker_web_port),
-            "API_PORT": str(settings.api_port),
-            "LOG_LEVEL": "INFO",
-            "LOG_FORMAT": "json",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
+    return settings_env(settings, LOG_LEVEL="INFO", LOG_FORMAT="json", PYTHONUNBUFFERED="1")
 
 
 async def get_json(url: str, **params: str) -> Any:

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from billstream.settings import Settings
+from tests.children import free_port
 from tests.conftest import SettingsFactory
 from tests.integration.fault_support import Service
 from tests.integration.state_stream import (
@@ -29,7 +30,7 @@ from tests.integration.state_stream import (
     wait_caught_up,
     watching,
 )
-from tests.integration.worker_process import committed_offsets, free_port
+from tests.integration.worker_process import committed_offsets
 from tests.postgres import PG_BIN, create_database, temporary_cluster
 
 CUSTOMERS = 120

@@ -19,11 +19,12 @@ import orjson
 from billstream.processors.config import ReducerConfig
 from billstream.tables.tables import CUSTOMER_STATE_TABLE, decode_state
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, ensure_topics
+from tests.children import free_port
 from tests.conftest import SettingsFactory
 from tests.integration.fault_support import Service, WebhookStream, api_accounts
 from tests.integration.private_broker import PrivateBroker
 from tests.integration.test_worker_crash import latest_by_key, oracle
-from tests.integration.worker_process import WorkerProcess, free_port, read_all, wait_caught_up
+from tests.integration.worker_process import WorkerProcess, read_all, wait_caught_up
 from tests.unit.processors.factories import PLAN_MAP
 from tests.workloads.billing import Workload, build_workload
 

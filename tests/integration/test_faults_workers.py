@@ -15,13 +15,13 @@ import orjson
 from billstream.processors.config import ReducerConfig
 from billstream.tables.tables import CUSTOMER_STATE_TABLE, decode_state
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
+from tests.children import free_port
 from tests.conftest import SettingsFactory
 from tests.integration.test_worker_crash import latest_by_key, oracle, produce_paced
 from tests.integration.worker_process import (
     WorkerProcess,
     committed_offsets,
     end_offsets,
-    free_port,
     read_all,
     wait_caught_up,
 )

@@ -10,10 +10,10 @@ import orjson
 
 from billstream.routing import record_headers, routing_key
 from billstream.topics import STRIPE_EVENTS, ensure_topics
+from tests.children import free_port
 from tests.conftest import SettingsFactory
 from tests.integration.kafka import produce
 from tests.integration.stripe_tools import WorkerChild
-from tests.stripe_mock import free_port
 from tests.unit.processors.factories import PLAN_MAP, business_monthly, subscription_event
 
 DEADLINE_SECONDS = 60.0

@@ -34,10 +34,10 @@ from billstream.simulate.traffic import TrafficConfig, traffic
 from billstream.topics import STRIPE_EVENTS, ensure_topics
 from billstream.verify import cli
 from billstream.verify.readers import latest_per_key
+from tests.children import free_port
 from tests.conftest import SettingsFactory
 from tests.integration.kafka import produce
 from tests.integration.stripe_tools import WorkerChild
-from tests.stripe_mock import free_port
 
 Client = TestClient[Any, Any]
 ClientFactory = Callable[[Application], Awaitable[Client]]

@@ -22,11 +22,11 @@ from billstream.processors.reducer import apply
 from billstream.tables.state import CustomerState
 from billstream.tables.tables import CUSTOMER_STATE_TABLE, decode_state
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
+from tests.children import free_port
 from tests.conftest import SettingsFactory
 from tests.integration.worker_process import (
     WorkerProcess,
     committed_offsets,
-    free_port,
     read_all,
     wait_caught_up,
 )

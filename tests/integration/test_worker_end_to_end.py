@@ -21,9 +21,10 @@ from billstream.ingest.app import create_app
 from billstream.processors.config import ReducerConfig
 from billstream.processors.reducer import apply
 from billstream.topics import ACCOUNT_STATE, ensure_topics
+from tests.children import free_port
 from tests.conftest import SettingsFactory
 from tests.integration.ingest_support import post_signed, wait_ready
-from tests.integration.worker_process import WorkerProcess, free_port, read_all
+from tests.integration.worker_process import WorkerProcess, read_all
 from tests.unit.processors.factories import PLAN_MAP
 from tests.workloads.billing import build_workload
 

@@ -7,9 +7,7 @@ way to SIGKILL a worker mid-stream.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,40 +20,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from billstream.settings import Settings
+from tests.children import settings_env
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0  # a fresh consumer group joins in seconds; a restart waits a session timeout
 
 
-def free_port() -> int:
-    """An ephemeral port nobody listens on right now (never the fixed dev ports)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def worker_env(settings: Settings) -> dict[str, str]:
     """The child's environment: the caller's, with every setting the test chose made explicit."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "BILLSTREAM_TOPIC_PREFIX": settings.billstream_topic_prefix,
-            "BILLSTREAM_TOPIC_PARTITIONS": str(settings.billstream_topic_partitions),
-            "BILLSTREAM_APP_ID": settings.billstream_app_id,
-            "WORKER_WEB_PORT": str(settings.worker_web_port),
-            "WORKER_STORE": settings.worker_store,
-            "WORKER_DATA_DIR": settings.worker_data_dir,
-            "WORKER_SESSION_TIMEOUT": str(settings.worker_session_timeout),
-            "BILLING_PLAN_MAP": ",".join(f"{k}={v}" for k, v in settings.billing_plan_map.items()),
-            "BILLING_PLAN_ORDER": ",".join(settings.billing_plan_order),
-            "BILLING_DEFAULT_PLAN": settings.billing_default_plan,
-            "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
+    return settings_env(settings, LOG_LEVEL="INFO", PYTHONUNBUFFERED="1")
 
 
 class WorkerProcess:

@@ -33,7 +33,8 @@ from billstream.routing import record_headers
 from billstream.settings import Settings
 from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
-from tests.integration.worker_process import WorkerProcess, free_port, read_all
+from tests.children import free_port
+from tests.integration.worker_process import WorkerProcess, read_all
 from tests.unit.processors import factories as f
 from tests.workloads.billing import Record, build_workload
 from tests.workloads.stripe_fields import with_stripe_fields

@@ -13,7 +13,7 @@ import faust
 from faust.types import ConsumerT, ProducerT
 
 from billstream.processors.consumer import GuardedConsumer
-from billstream.processors.producer import DrainingProducer
+from billstream.processors.producer import LibrdkafkaProducer
 from billstream.settings import Settings
 
 # Faust-only variables, if ever read, must carry this prefix (none are: see `env={}`).
@@ -34,7 +34,7 @@ class BillstreamFaustApp(faust.App):
     """faust.App with crash-safe commits: see processors/producer.py and processors/consumer.py."""
 
     def _new_producer(self) -> ProducerT:
-        return DrainingProducer(self.transport, loop=self.loop, beacon=self.beacon)
+        return LibrdkafkaProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
     def _new_consumer(self) -> ConsumerT:
         return GuardedConsumer(

@@ -11,10 +11,16 @@ commit fails instead and the records are processed again.
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
+from collections.abc import Mapping
 from typing import Any
 
+from aiokafka.structs import RecordMetadata, TopicPartition
 from faust.exceptions import ProducerSendError
 from faust.transport.drivers.aiokafka import Producer
+
+log = logging.getLogger(__name__)
 
 
 class DrainingProducer(Producer):
@@ -38,5 +44,145 @@ class DrainingProducer(Producer):
                 raise ProducerSendError("producer buffer stopped with records still queued")
             await self.buffer.flush()
         await super().flush()
+        if self._delivery_error is not None:
+            raise ProducerSendError(f"a record was not delivered: {self._delivery_error!r}")
+
+
+# librdkafka settings for the worker's records (changelog, account state, dead letters).
+LIBRDKAFKA_BUSY_POLL = 0.001  # seconds between delivery-report polls while records are in flight
+LIBRDKAFKA_IDLE_POLL = 0.1
+QUEUE_FULL_WAIT = 0.005
+DRAIN_MARGIN = 5.0  # seconds to wait for room when librdkafka's local queue is full
+
+
+def librdkafka_config(conf: Any) -> dict[str, Any]:
+    """Faust's producer settings (`app.conf`) as librdkafka configuration."""
+    return {
+        "bootstrap.servers": ",".join(f"{url.host}:{url.port or 9092}" for url in conf.broker),
+        "client.id": f"{conf.id}-worker",
+        "enable.idempotence": True,  # acks=all, ordered retries without duplicates
+        "acks": "all",
+        "partitioner": "murmur2_random",  # Java's and aiokafka's: same partition for a key
+        "linger.ms": max(1, round(conf.producer_linger * 1000)),
+        "batch.size": conf.producer_max_batch_size,
+        "compression.type": "lz4",
+        "message.timeout.ms": round(conf.producer_request_timeout * 1000),
+        "queue.buffering.max.kbytes": 256 * 1024,
+    }
+
+
+class LibrdkafkaProducer(DrainingProducer):
+    """Faust's producer with records sent by librdkafka (confluent-kafka) instead of aiokafka.
+
+    aiokafka builds, compresses and sends batches on the event-loop thread: per record it cost
+    the worker more than the reducer did (bench/worker.py). librdkafka does that in its own
+    threads, on the second core; the loop pays `produce()` and a delivery report. Topic creation
+    and metadata stay with Faust's aiokafka producer. Delivery reports are served by `poll(0)`
+    on the loop thread, so they resolve futures directly.
+    """
+
+    _rdkafka: Any = None
+    _poller: asyncio.TimerHandle | None = None
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        from confluent_kafka import Producer as RdProducer  # the worker's only librdkafka use
+
+        self._rdkafka = RdProducer(librdkafka_config(self.app.conf) | {"logger": log})
+        self._schedule_poll(LIBRDKAFKA_IDLE_POLL)
+
+    async def on_stop(self) -> None:
+        if self._rdkafka is not None:
+            try:
+                await self._drain(self.app.conf.broker_commit_interval * 4)
+            finally:
+                if self._poller is not None:
+                    self._poller.cancel()
+                self._rdkafka = None
+        await super().on_stop()
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+        *,
+        transactional_id: str | None = None,
+    ) -> Any:
+        if self._rdkafka is None or transactional_id is not None:
+            return await super().send(
+                topic, key, value, partition, timestamp, headers, transactional_id=transactional_id
+            )
+        delivery: asyncio.Future[RecordMetadata] = self.loop.create_future()
+        options: dict[str, Any] = {"on_delivery": functools.partial(self._delivered, delivery)}
+        if partition is not None:
+            options["partition"] = partition
+        if timestamp:
+            options["timestamp"] = int(timestamp * 1000)
+        if headers:
+            options["headers"] = list(headers.items()) if isinstance(headers, Mapping) else headers
+        while True:
+            try:
+                self._rdkafka.produce(topic, value, key, **options)
+                break
+            except BufferError:  # local queue full: let librdkafka deliver, then try again
+                self._rdkafka.poll(0)
+                await asyncio.sleep(QUEUE_FULL_WAIT)
+        if self._poller is None or self._poller.when() - self.loop.time() > LIBRDKAFKA_BUSY_POLL:
+            self._schedule_poll(LIBRDKAFKA_BUSY_POLL)
+        return delivery
+
+    def _delivered(
+        self, delivery: asyncio.Future[RecordMetadata], error: Any, message: Any
+    ) -> None:
+        if error is not None:
+            failure = ProducerSendError(f"record not delivered: {error.str()}")
+            self._delivery_error = failure
+            if not delivery.done():
+                delivery.set_exception(failure)
+                delivery.exception()  # retrieved: the commit reports it, not the loop's handler
+            return
+        if not delivery.done():
+            topic, partition = message.topic(), message.partition()
+            delivery.set_result(
+                RecordMetadata(
+                    topic,
+                    partition,
+                    TopicPartition(topic, partition),
+                    message.offset(),
+                    message.timestamp()[1],
+                    message.timestamp()[0],
+                    None,
+                )
+            )
+
+    def _poll(self) -> None:
+        self._poller = None
+        if self._rdkafka is None:
+            return
+        self._rdkafka.poll(0)
+        self._schedule_poll(LIBRDKAFKA_BUSY_POLL if len(self._rdkafka) else LIBRDKAFKA_IDLE_POLL)
+
+    def _schedule_poll(self, delay: float) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+        self._poller = self.loop.call_later(delay, self._poll)
+
+    async def _drain(self, timeout: float) -> None:
+        deadline = self.loop.time() + timeout
+        while len(self._rdkafka):
+            if self.loop.time() > deadline:
+                raise ProducerSendError(f"{len(self._rdkafka)} records still undelivered")
+            self._rdkafka.poll(0)
+            await asyncio.sleep(LIBRDKAFKA_BUSY_POLL)
+
+    async def flush(self) -> None:
+        await super().flush()  # Faust's buffer hands its records to `send` first
+        if self._rdkafka is not None:
+            # librdkafka reports every record by message.timeout.ms: wait a little longer.
+            await self._drain(self.app.conf.producer_request_timeout + DRAIN_MARGIN)
         if self._delivery_error is not None:
             raise ProducerSendError(f"a record was not delivered: {self._delivery_error!r}")

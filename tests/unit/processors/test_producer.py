@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError
+from confluent_kafka import Producer
 from faust.exceptions import ProducerSendError
 
 from billstream.processors.app import create_faust_app
-from billstream.processors.producer import DrainingProducer
+from billstream.processors.producer import DrainingProducer, LibrdkafkaProducer, librdkafka_config
+from tests.children import free_port
 from tests.conftest import SettingsFactory
 
 
@@ -69,3 +71,42 @@ async def test_flush_fails_when_a_record_was_not_delivered(make_settings: Settin
     # aiokafka's own flush would return normally here and offsets would be committed.
     with pytest.raises(ProducerSendError, match="not delivered"):
         await producer.flush()
+
+
+def test_librdkafka_keeps_fausts_durability_and_batching_settings(
+    make_settings: SettingsFactory,
+) -> None:
+    app = create_faust_app(make_settings(kafka_bootstrap_servers="k1:9092,k2:9093"))
+
+    config = librdkafka_config(app.conf)
+
+    assert config["bootstrap.servers"] == "k1:9092,k2:9093"
+    assert config["acks"] == "all"
+    assert config["enable.idempotence"] is True
+    assert config["linger.ms"] == round(app.conf.producer_linger * 1000)
+    assert config["batch.size"] == app.conf.producer_max_batch_size
+    assert config["partitioner"] == "murmur2_random"  # the partitioner aiokafka and Java use
+
+
+async def test_a_record_librdkafka_cannot_deliver_fails_its_future_and_the_flush(
+    make_settings: SettingsFactory,
+) -> None:
+    app = create_faust_app(make_settings(), producer_request_timeout=0.3)
+    app.loop = asyncio.get_running_loop()
+    producer = app.producer
+    assert isinstance(producer, LibrdkafkaProducer)
+    # No broker listens on this port: librdkafka gives up after message.timeout.ms.
+    producer._rdkafka = Producer(
+        librdkafka_config(app.conf) | {"bootstrap.servers": f"127.0.0.1:{free_port()}"}
+    )
+    try:
+        delivery = await producer.send("t", b"key", b"value", 0, None, None)
+
+        with pytest.raises(ProducerSendError, match="not delivered"):
+            await producer.flush()
+        assert delivery.done()
+        assert isinstance(delivery.exception(), ProducerSendError)
+    finally:
+        producer._rdkafka = None
+        if producer._poller is not None:
+            producer._poller.cancel()

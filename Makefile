@@ -63,6 +63,9 @@ bench-api: install ## api GET /accounts/{id} req/s, p99 and read-model catch-up 
 bench-worker: install ## worker records/s vs a bare aiokafka consume→produce loop, and RSS after 100k customers
 	scripts/with-kafka.sh $(BIN)/python -m bench.worker $(BENCH_WORKER_ARGS)
 
+bench-reducer: install ## worker per-record compute (apply_record + metrics) µs/record vs orjson loads+dumps; no broker
+	$(BIN)/python -m bench.reducer $(BENCH_REDUCER_ARGS)
+
 soak: install ## whole pipeline at RATE webhooks/s for DURATION s (1000, 600): 5xx, visibility p99, RSS, lag
 	DURATION=$(DURATION) RATE=$(RATE) $(BIN)/python -m bench.soak $(SOAK_ARGS)
 

@@ -7,6 +7,8 @@ each signed. Servers, measured in the same run:
   bare             aiohttp handler: read body, answer 200 (no verification, no Kafka) - baseline
   ingest           billstream ingest: verify, parse, publish acks=all via librdkafka, answer
   ingest-aiokafka  the same app with an aiokafka publisher (comparison; --no-aiokafka skips it)
+Every server runs on the same event loop, ingest's (uvloop; --loop asyncio for asyncio's own),
+started the way `billstream ingest` starts; each row names the loop its server reported.
 The servers alternate for --rounds rounds and ratios are medians over rounds, so drifting load
 on a shared machine hits every server alike. Besides throughput, each server's event-loop CPU per
 request is reported (bare's over the server's = its capacity ratio when CPU-bound). Published
@@ -178,11 +180,14 @@ def measure(
         BILLSTREAM_APP_ID=f"bench-{run_id}",
         LOG_LEVEL="WARNING",
     )
+    command = [sys.executable, "-m", "bench.ingest_serve", kind, "--port", str(port)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "bench.ingest_serve", kind, "--port", str(port)], env=env, cwd=ROOT
+        [*command, "--loop", args.loop], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     try:
         wait_ready(port)
+        assert server.stdout is not None
+        loop = server.stdout.readline().removeprefix("loop ").strip()  # the first line it prints
         with tempfile.TemporaryDirectory() as tmp:
             requests_file = Path(tmp) / "requests.bin"
             write_requests(requests_file, corpus, secret, port)
@@ -196,6 +201,7 @@ def measure(
                 result[f"{name}_cpu_us_per_request"] = round(spent / result["requests"] * 1e6, 1)
         result["fixed_rate"] = run_fixed_rate(port, secret, args.rate, args.rate_duration)
         result["load_average_1m"] = [load_before, os.getloadavg()[0]]
+        result["loop"] = loop
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -223,7 +229,8 @@ def report(rounds: list[dict[str, dict[str, Any]]], args: argparse.Namespace) ->
         f"then {args.rate:.0f} req/s for {args.rate_duration:.0f} s; {len(rounds)} round(s)"
     )
     print(f"{'round server':<20}{'req/s':>8}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}{'loop us':>8}"
-          f"{'proc us':>8}{'non-2xx':>8}  @{args.rate:.0f}/s p50 / p99 ms")  # fmt: skip
+          f"{'proc us':>8}{'non-2xx':>8}  @{args.rate:.0f}/s p50 / p99 ms, statuses, "
+          "event loop")  # fmt: skip
     for number, results in enumerate(rounds, 1):
         base = results["bare"]["rps"]
         for kind, r in results.items():
@@ -233,7 +240,8 @@ def report(rounds: list[dict[str, dict[str, Any]]], args: argparse.Namespace) ->
                 f"{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}"
                 f"{r['loop_cpu_us_per_request']:>8.1f}{r['process_cpu_us_per_request']:>8.1f}"
                 f"{r['non_2xx']:>8}  "
-                f"{fixed['p50_ms']:.2f} / {fixed['p99_ms']:.2f}  {fixed['statuses']}"
+                f"{fixed['p50_ms']:.2f} / {fixed['p99_ms']:.2f}  {fixed['statuses']}  "
+                f"{r['loop']}"
             )
             if "published" in r:
                 print(f"{'':<20}published {r['published']} records, {r['answered_2xx']} x 2xx")
@@ -275,6 +283,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="fixed-rate requests/s")
     parser.add_argument("--rate-duration", type=float, default=8.0)
     parser.add_argument("--no-aiokafka", action="store_true", help="skip the aiokafka comparison")
+    parser.add_argument(
+        "--loop",
+        choices=["ingest", "asyncio"],
+        default="ingest",
+        help="event loop of every server: ingest's (uvloop) or asyncio's own",
+    )
     parser.add_argument("--keep-topics", action="store_true", help="do not delete bench topics")
     args = parser.parse_args()
     if shutil.which("wrk") is None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import CollectorRegistry
 
+from billstream.ingest import main
 from billstream.ingest.app import create_app
+from billstream.ingest.kafka_publisher import IDLE_POLL, KafkaPublisher
+from billstream.ingest.publisher import Record
 from tests.conftest import SettingsFactory
 from tests.integration.ingest_support import post_signed, stripe_event, wait_ready
 from tests.integration.kafka import consume
@@ -70,3 +75,35 @@ async def test_customers_land_on_the_partitions_backfill_uses(
     assert sorted(record.key for record in records) == sorted(c.encode() for c in customers)
     for record in records:
         assert record.partition == DefaultPartitioner()(record.key, partitions, partitions)
+
+
+def test_publisher_is_acknowledged_on_uvloop(
+    make_settings: SettingsFactory, kafka_bootstrap: str
+) -> None:
+    """Delivery reports are polled with loop timers: they must keep resolving on ingest's loop,
+    for a burst (busy polling) and for a record sent while idle (the idle poll is rescheduled)."""
+    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
+    topic = settings.topic("stripe.events")
+
+    async def publish() -> None:
+        assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
+        publisher = KafkaPublisher(settings)
+        await publisher.start()
+        try:
+            for _ in range(600):  # up to a minute
+                if publisher.ready:
+                    break
+                await asyncio.sleep(0.1)
+            burst = [publisher.publish(Record(topic, b"k%d" % n, b"v", [])) for n in range(200)]
+            async with asyncio.timeout(30):
+                await asyncio.gather(*burst)
+            await asyncio.sleep(3 * IDLE_POLL)  # idle again
+            async with asyncio.timeout(30):
+                await publisher.publish(Record(topic, b"k", b"after idle", []))
+        finally:
+            await publisher.stop()
+
+    with asyncio.Runner(loop_factory=main.new_event_loop) as runner:
+        runner.run(publish())
+    count = asyncio.run(total_records(kafka_bootstrap, topic, settings.billstream_topic_partitions))
+    assert count == 201

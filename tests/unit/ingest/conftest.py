@@ -1,8 +1,13 @@
-"""The real ingest app behind aiohttp's test server, with an in-process publisher."""
+"""The real ingest app behind aiohttp's test server, with an in-process publisher.
+
+Every async test here runs twice: on uvloop, the loop `billstream ingest` serves on, and on
+asyncio's own loop (aiohttp's test tools and any embedding application may use it).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,11 +15,18 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
+from billstream.ingest import main
 from billstream.ingest.app import WEBHOOK_PATH, create_app
 from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
 from tests.conftest import SettingsFactory
 from tests.unit.ingest.support import SECRET, FakePublisher
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    return {"uvloop": main.new_event_loop, "asyncio": asyncio.new_event_loop}
 
 
 @dataclass

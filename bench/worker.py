@@ -95,8 +95,11 @@ def span(records: list[Any]) -> float:
     return (max(stamps) - min(stamps)) / 1000
 
 
-async def bare_loop(bootstrap: str, source: str, sink: str, count: int) -> float:
-    """Baseline: consume every record and produce it unchanged (acks=all); records/s."""
+async def bare_loop(bootstrap: str, source: str, sink: str, count: int) -> tuple[float, float]:
+    """Baseline: consume every record and produce it unchanged (acks=all).
+
+    Returns records/s and CPU seconds per record (this process: nothing else runs in it).
+    """
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=bootstrap,
@@ -110,6 +113,7 @@ async def bare_loop(bootstrap: str, source: str, sink: str, count: int) -> float
     await consumer.start()
     await producer.start()
     seen = 0
+    cpu_start = time.process_time()
     try:
         while seen < count:
             batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
@@ -120,10 +124,17 @@ async def bare_loop(bootstrap: str, source: str, sink: str, count: int) -> float
                     )
                     seen += 1
         await producer.flush()
+        cpu = time.process_time() - cpu_start
     finally:
         await producer.stop()
         await consumer.stop()
-    return count / span(await read_all(bootstrap, sink))
+    return count / span(await read_all(bootstrap, sink)), cpu / count
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -135,20 +146,24 @@ def rss_kib(pid: int) -> int:
 
 async def run_worker(
     settings: Settings, count: int, log: Path, profile: str | None = None
-) -> tuple[WorkerProcess, int]:
-    """Start a worker over a pre-filled topic; wait until it processed `count` records."""
+) -> tuple[WorkerProcess, int, float]:
+    """Start a worker over a pre-filled topic; wait until it processed `count` records.
+
+    Returns the worker, its pid and the CPU seconds it used after it was ready.
+    """
     python_args = ("-m", "cProfile", "-o", profile) if profile else ()
     worker = WorkerProcess(settings, log, python_args)
     worker.start()
     await worker.wait_ready()
     assert worker.proc is not None
+    cpu_at_ready = cpu_seconds(worker.proc.pid)
     deadline = time.monotonic() + 1800
     while await worker.metric("billstream_event_lag_seconds_count") < count:
         if time.monotonic() > deadline:
             raise RuntimeError(f"worker did not finish:\n{worker.log_tail()}")
         await asyncio.sleep(0.5)
     await asyncio.sleep(1.0)  # let the last sends reach the broker
-    return worker, worker.proc.pid
+    return worker, worker.proc.pid, cpu_seconds(worker.proc.pid) - cpu_at_ready
 
 
 async def delete_topics(settings: Settings, extra: list[str]) -> None:
@@ -173,14 +188,20 @@ async def throughput(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     await ensure_topics(settings)
     try:
         await fill(args.bootstrap, source, records)
-        bare = await bare_loop(args.bootstrap, source, sink, len(records))
-        print(f"bare loop: {bare:,.0f} records/s")
-        worker, pid = await run_worker(settings, len(records), tmp / "throughput.log", args.profile)
+        bare, bare_cpu = await bare_loop(args.bootstrap, source, sink, len(records))
+        print(f"bare loop: {bare:,.0f} records/s, {bare_cpu * 1e6:.0f} µs CPU per record")
+        log = tmp / "throughput.log"
+        worker, pid, worker_cpu = await run_worker(settings, len(records), log, args.profile)
         rss = rss_kib(pid)
         outputs = await read_all(args.bootstrap, settings.topic(ACCOUNT_STATE))
         worker.stop()
         rate = len(records) / span(outputs)
+        cpu = worker_cpu / len(records)
         print(f"worker: {rate:,.0f} records/s = {rate / bare:.2f} of the bare loop")
+        # CPU per record is what a busy machine distorts least: the rate ratio moves with load.
+        print(
+            f"worker: {cpu * 1e6:.0f} µs CPU per record = {bare_cpu / cpu:.2f} of the bare loop's"
+        )
         print(f"worker RSS after {args.customers} customers: {rss / 1024:.0f} MiB")
         return {
             "records": len(records),
@@ -190,6 +211,9 @@ async def throughput(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "bare_records_per_s": round(bare),
             "worker_records_per_s": round(rate),
             "ratio": round(rate / bare, 3),
+            "bare_cpu_us_per_record": round(bare_cpu * 1e6),
+            "worker_cpu_us_per_record": round(cpu * 1e6),
+            "cpu_ratio": round(bare_cpu / cpu, 3),
             "rss_mib_after_customers": round(rss / 1024),
         }
     finally:
@@ -215,7 +239,7 @@ async def memory(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     await ensure_topics(settings)
     try:
         await fill(args.bootstrap, settings.topic(STRIPE_EVENTS), records)
-        worker, pid = await run_worker(settings, len(records), tmp / "memory.log")
+        worker, pid, _ = await run_worker(settings, len(records), tmp / "memory.log")
         rss = rss_kib(pid)
         worker.stop()
         print(f"worker RSS after {args.rss_customers} customers: {rss / 1024:.0f} MiB")

@@ -12,7 +12,7 @@ from typing import Any
 import faust
 from faust.types import ConsumerT, ProducerT
 
-from billstream.processors.consumer import GuardedConsumer
+from billstream.processors.direct import DirectConsumer, Handler
 from billstream.processors.producer import LibrdkafkaProducer
 from billstream.settings import Settings
 
@@ -31,14 +31,22 @@ TUNING: dict[str, Any] = {
 
 
 class BillstreamFaustApp(faust.App):
-    """faust.App with crash-safe commits: see processors/producer.py and processors/consumer.py."""
+    """faust.App with crash-safe commits (producer.py, consumer.py) and direct delivery (direct.py).
+
+    `source_handlers` maps a topic to the coroutine that handles each of its records.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.source_handlers: dict[str, Handler] = {}
 
     def _new_producer(self) -> ProducerT:
         return LibrdkafkaProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
     def _new_consumer(self) -> ConsumerT:
-        return GuardedConsumer(
+        return DirectConsumer(
             self.transport,
+            handlers=self.source_handlers,
             callback=self.topics.on_message,
             on_partitions_revoked=self._on_partitions_revoked,
             on_partitions_assigned=self._on_partitions_assigned,

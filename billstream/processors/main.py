@@ -11,6 +11,7 @@ import argparse
 import asyncio
 
 import faust
+import uvloop
 
 from billstream.processors.worker import build_worker
 from billstream.settings import Settings
@@ -18,6 +19,8 @@ from billstream.topics import ensure_topics
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    # uvloop for the main loop and for the loop of Faust's consumer thread.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings))

@@ -1,4 +1,4 @@
-"""Wiring: the Faust app, its table, topics and agent, from Settings (no process concerns)."""
+"""Wiring: the Faust app, its table, topics and record handler, from Settings (no I/O)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from faust.types import AgentT, TableT, TopicT
+from faust.types import TableT, TopicT
 from prometheus_client import CollectorRegistry
 
-from billstream.processors.agents import AGENT_NAME, EventProcessor
 from billstream.processors.app import create_faust_app
 from billstream.processors.config import ReducerConfig
+from billstream.processors.handler import EventProcessor
 from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.probes import add_probe_pages
 from billstream.processors.reconcile import register_reconcile_timer
@@ -27,7 +27,6 @@ class Worker:
     app: faust.App
     table: TableT[bytes, bytes]
     source: TopicT
-    agent: AgentT[Any]
     processor: EventProcessor
     metrics: ProcessorMetrics
     registry: CollectorRegistry
@@ -64,11 +63,9 @@ def build_worker(
         config=ReducerConfig.from_settings(settings),
     )
 
-    async def process_stripe_events(stream: Any) -> None:
-        await processor.run(stream.events())
-
-    agent = app.agent(source, name=AGENT_NAME)(process_stripe_events)
+    app.topics.add(source)  # subscribed like an agent's topic; records go to the processor
+    app.source_handlers[source.get_topic_name()] = processor.handle
     add_probe_pages(app, registry)
     if settings.reconcile_cron_enabled:  # deferred downgrades via Stripe's API (docs/stripe-api.md)
         register_reconcile_timer(app, settings, table, metrics)
-    return Worker(app, table, source, agent, processor, metrics, registry)
+    return Worker(app, table, source, processor, metrics, registry)

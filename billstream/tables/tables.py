@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import faust
 import orjson
+from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP, TableT
 from faust.types.stores import StoreT
 
@@ -101,7 +102,14 @@ class TableWriter:
 
     async def set(self, key: bytes, value: bytes, partition: int) -> None:
         """Store `value` and send it to the changelog partition of the source record."""
-        self.table.data[key] = value
+        store = self.table.data
+        if isinstance(store, RocksDBStore):
+            # Faust's RocksDB store files a key under the partition of the event being processed
+            # (a stream context); records are handed to us directly, so file it ourselves.
+            store._key_index[key] = partition
+            store._db_for_partition(partition).put(key, value)
+        else:
+            store[key] = value
         producer = self.table.app.producer
         delivery = await producer.send(self.changelog, key, value, partition, None, None)
         cast(asyncio.Future[Any], delivery).add_done_callback(self._delivered)

@@ -87,7 +87,7 @@ def restore_logging() -> Any:
 def test_debug_level_is_billstream_only(restore_logging: None) -> None:
     configure_logging(Settings(_env_file=None, log_level="DEBUG"), "worker")  # type: ignore[call-arg]
 
-    assert logging.getLogger("billstream.processors.agents").isEnabledFor(logging.DEBUG)
+    assert logging.getLogger("billstream.processors.handler").isEnabledFor(logging.DEBUG)
     for library in ("faust.topics", "faust.agents.agent", "mode.timers", "aiokafka.producer"):
         assert not logging.getLogger(library).isEnabledFor(logging.DEBUG), library
     assert logging.getLogger("faust.worker").isEnabledFor(logging.INFO)

@@ -1,23 +1,28 @@
-"""The worker's agent under Faust's test context: table writes, outputs, DLQ, metrics.
+"""The worker's record handler as the consumer calls it: table writes, outputs, DLQ, metrics.
 
-The producer's `send` is faked (no broker); the table is the real Faust table on a memory store.
+Records are Faust `Message`s handed to the handler the worker registered for stripe.events
+(processors/direct.py). The producer's `send` is faked (no broker); the table is the real Faust
+table on a memory store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
+from faust.types import Message
 from prometheus_client import CollectorRegistry
 
 from billstream.processors.worker import Worker, build_worker
 from billstream.routing import record_headers
 from billstream.tables.tables import CUSTOMER_STATE_TABLE, decode_state, encode_state
-from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS_DLQ
+from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ
 from tests.conftest import SettingsFactory
 from tests.unit.processors import factories as f
 
@@ -57,8 +62,29 @@ async def worker(make_settings: SettingsFactory) -> Worker:
     return built
 
 
+@dataclass
+class Source:
+    """Hands records to the worker's stripe.events handler like the consumer does."""
+
+    worker: Worker
+    offset: int = 0
+
+    async def put(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        topic = self.worker.source.get_topic_name()
+        assert topic.endswith(STRIPE_EVENTS)
+        handle = self.worker.app.source_handlers[topic]  # type: ignore[attr-defined]
+        message = Message(topic, 0, self.offset, 0.0, 0, headers, key, value, None)
+        self.offset += 1
+        await handle(message)
+
+
+@contextlib.asynccontextmanager
+async def source_of(worker: Worker) -> AsyncIterator[Source]:
+    yield Source(worker)
+
+
 def record(event: dict[str, Any], received_at_ms: int = 1_000) -> dict[str, Any]:
-    """The agent.put() arguments of the Kafka record ingest would publish for `event`."""
+    """The Source.put() arguments of the Kafka record ingest would publish for `event`."""
     return {
         "key": CUSTOMER,
         "value": orjson.dumps(event),
@@ -86,8 +112,8 @@ def created(created_at: int) -> dict[str, Any]:
 
 async def test_a_state_change_is_stored_and_published_keyed_by_customer(worker: Worker) -> None:
     event = created(100)
-    async with worker.agent.test_context() as agent:
-        await agent.put(**record(event))
+    async with source_of(worker) as source:
+        await source.put(**record(event))
 
     [published] = sent(worker, ACCOUNT_STATE)
     assert published["key"] == CUSTOMER
@@ -116,9 +142,9 @@ async def test_an_event_that_changes_no_account_field_is_remembered_but_not_publ
     worker: Worker,
 ) -> None:
     noop = f.customer_event("customer.updated", created=200)
-    async with worker.agent.test_context() as agent:
-        await agent.put(**record(created(100)))
-        await agent.put(**record(noop))
+    async with source_of(worker) as source:
+        await source.put(**record(created(100)))
+        await source.put(**record(noop))
 
     assert len(sent(worker, ACCOUNT_STATE)) == 1
     stored = decode_state(worker.table[CUSTOMER])
@@ -130,10 +156,10 @@ async def test_a_duplicate_is_counted_and_re_emits_the_current_view_unchanged(
     worker: Worker,
 ) -> None:
     event = created(100)
-    async with worker.agent.test_context() as agent:
-        await agent.put(**record(event))
+    async with source_of(worker) as source:
+        await source.put(**record(event))
         before = worker.table[CUSTOMER]
-        await agent.put(**record(event))
+        await source.put(**record(event))
 
     first, again = sent(worker, ACCOUNT_STATE)
     assert again == first  # same key, same version, same bytes
@@ -161,9 +187,9 @@ async def test_poison_goes_to_the_dlq_with_its_reason_and_the_stream_goes_on(
     worker: Worker, body: bytes, reason: str
 ) -> None:
     headers = [("stripe-event-id", b"evt_1"), ("received-at", b"1000")]
-    async with worker.agent.test_context() as agent:
-        await agent.put(key=CUSTOMER, value=body, headers=headers)
-        await agent.put(**record(created(100)))
+    async with source_of(worker) as source:
+        await source.put(key=CUSTOMER, value=body, headers=headers)
+        await source.put(**record(created(100)))
 
     [dead] = sent(worker, STRIPE_EVENTS_DLQ)
     assert (dead["key"], dead["value"]) == (CUSTOMER, body)
@@ -173,8 +199,8 @@ async def test_poison_goes_to_the_dlq_with_its_reason_and_the_stream_goes_on(
 
 
 async def test_a_record_without_key_is_dead_lettered(worker: Worker) -> None:
-    async with worker.agent.test_context() as agent:
-        await agent.put(key=None, value=orjson.dumps(created(100)), headers=[])
+    async with source_of(worker) as source:
+        await source.put(key=None, value=orjson.dumps(created(100)), headers=[])
 
     [dead] = sent(worker, STRIPE_EVENTS_DLQ)
     assert dead["headers"] == [("error", b"missing_key")]
@@ -185,10 +211,10 @@ async def test_a_record_without_key_is_dead_lettered(worker: Worker) -> None:
 async def test_an_unexpected_reducer_failure_is_dead_lettered_as_reducer_error(
     worker: Worker,
 ) -> None:
-    async with worker.agent.test_context() as agent:
+    async with source_of(worker) as source:
         worker.table.data[CUSTOMER] = encode_state({"schema": 999})  # a future release wrote it
-        await agent.put(**record(created(100)))
-        await agent.put(key=b"cus_other", value=orjson.dumps(created(100)), headers=[])
+        await source.put(**record(created(100)))
+        await source.put(key=b"cus_other", value=orjson.dumps(created(100)), headers=[])
 
     [dead] = sent(worker, STRIPE_EVENTS_DLQ)
     assert dict(dead["headers"])["error"] == b"reducer_error"
@@ -197,9 +223,9 @@ async def test_an_unexpected_reducer_failure_is_dead_lettered_as_reducer_error(
 
 
 async def test_event_lag_is_processed_time_minus_the_received_at_header(worker: Worker) -> None:
-    async with worker.agent.test_context() as agent:
-        await agent.put(**record(created(100), received_at_ms=1_000))  # 1970: lag of decades
-        await agent.put(key=CUSTOMER, value=b"{not json", headers=[("received-at", b"garbage")])
+    async with source_of(worker) as source:
+        await source.put(**record(created(100), received_at_ms=1_000))  # 1970: lag of decades
+        await source.put(key=CUSTOMER, value=b"{not json", headers=[("received-at", b"garbage")])
 
     assert sample(worker, "billstream_event_lag_seconds_count") == 1
     assert sample(worker, "billstream_event_lag_seconds_sum") > 50 * 365 * 86400

@@ -1,16 +1,16 @@
-"""The agent: stripe.events → per-customer table → billing.account-state, poison → DLQ.
+"""The record handler: stripe.events → per-customer table → billing.account-state, poison → DLQ.
 
-The loop never raises on input: parse and reducer failures go to the dead-letter topic with
-their reason and the stream goes on. Only broker failures stop it (and the offsets of
-unprocessed records stay uncommitted, so nothing is lost). Records go straight to the
-producer, whose flush precedes every offset commit.
+The worker's consumer calls `EventProcessor.handle` for every record of stripe.events, in
+partition order (processors/direct.py). It never raises on input: parse and reducer failures
+go to the dead-letter topic with their reason and the stream goes on. Only broker failures stop
+it (and the offsets of unprocessed records stay uncommitted, so nothing is lost). Records go
+straight to the producer, whose flush precedes every offset commit.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,8 +28,6 @@ from billstream.processors.steps import Applied, StateCache, apply_record
 from billstream.routing import HEADER_EVENT_ID, HEADER_RECEIVED_AT
 
 log = logging.getLogger(__name__)
-
-AGENT_NAME = "process-stripe-events"
 
 
 class Producer(Protocol):
@@ -62,7 +60,7 @@ class Table(Protocol):
 
 
 class Record(Protocol):
-    """The parts of a consumed message the agent reads (Faust's `Message`)."""
+    """The parts of a consumed message the handler reads (Faust's `Message`)."""
 
     key: bytes | None
     value: bytes
@@ -128,11 +126,6 @@ class EventProcessor:
         except ValueError:
             return
         self.metrics.event_lag.observe(max(0.0, time.time() - received_ms / 1000))
-
-    async def run(self, events: AsyncIterable[Any]) -> None:
-        """Agent body: `events` yields Faust events (their `message` is the record)."""
-        async for event in events:
-            await self.handle(event.message)
 
 
 def _context(headers: list[tuple[str, bytes]], record: Record, reason: str) -> dict[str, Any]:

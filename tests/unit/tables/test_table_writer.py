@@ -1,0 +1,50 @@
+"""TableWriter: writes outside any Faust stream context land in the record's partition."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from faust.stores.rocksdb import Store as RocksDBStore
+from faust.types import TP
+
+from billstream.processors.app import create_faust_app
+from billstream.tables.tables import TableWriter, customer_state_table
+from tests.conftest import SettingsFactory
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes, int]] = []
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, partition: int, *_: Any
+    ) -> asyncio.Future[Any]:
+        self.sent.append((topic, key, value, partition))
+        delivery = asyncio.get_running_loop().create_future()
+        delivery.set_result(SimpleNamespace(topic=topic, partition=partition, offset=41))
+        return delivery
+
+
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+async def test_a_write_is_stored_under_its_partition_and_sent_to_that_changelog_partition(
+    make_settings: SettingsFactory, tmp_path: Path, store: str
+) -> None:
+    settings = make_settings(worker_store=store, worker_data_dir=str(tmp_path))
+    app = create_faust_app(settings)
+    app.loop = asyncio.get_running_loop()
+    app.producer = FakeProducer()  # type: ignore[assignment]
+    table = customer_state_table(app, settings.billstream_topic_partitions)
+    writer = TableWriter(table)
+
+    await writer.set(b"cus_1", b"state", 2)  # no stream event is being processed here
+    await asyncio.sleep(0)  # the delivery callback
+
+    assert writer.get(b"cus_1") == b"state"
+    assert app.producer.sent == [(writer.changelog, b"cus_1", b"state", 2)]  # type: ignore[attr-defined]
+    if isinstance(table.data, RocksDBStore):  # the durable store also keeps the changelog offset
+        assert table.data._db_for_partition(2)[b"cus_1"] == b"state"
+        assert table.data.persisted_offset(TP(writer.changelog, 2)) == 41

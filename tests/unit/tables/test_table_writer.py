@@ -12,7 +12,7 @@ from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 
 from billstream.processors.app import create_faust_app
-from billstream.tables.tables import TableWriter, customer_state_table
+from billstream.tables.tables import ROCKSDB_OPTIONS, TableWriter, customer_state_table
 from tests.conftest import SettingsFactory
 
 
@@ -48,3 +48,17 @@ async def test_a_write_is_stored_under_its_partition_and_sent_to_that_changelog_
     if isinstance(table.data, RocksDBStore):  # the durable store also keeps the changelog offset
         assert table.data._db_for_partition(2)[b"cus_1"] == b"state"
         assert table.data.persisted_offset(TP(writer.changelog, 2)) == 41
+
+
+async def test_the_rocksdb_store_is_opened_with_bounded_memory(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    settings = make_settings(worker_store="rocksdb://", worker_data_dir=str(tmp_path))
+    app = create_faust_app(settings)
+    app.loop = asyncio.get_running_loop()
+    store = customer_state_table(app, settings.billstream_topic_partitions).data
+    assert isinstance(store, RocksDBStore)
+
+    options = store.rocksdb_options
+    for name, value in ROCKSDB_OPTIONS.items():
+        assert getattr(options, name) == value, name  # Faust's defaults: 2 GiB cache per partition

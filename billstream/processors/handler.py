@@ -54,7 +54,7 @@ class App(Protocol):
 class Table(Protocol):
     """The customer-state table (billstream.tables.tables.TableWriter)."""
 
-    def get(self, key: bytes) -> bytes | None: ...
+    def get(self, key: bytes, partition: int) -> bytes | None: ...
 
     async def set(self, key: bytes, value: bytes, partition: int) -> None: ...
 
@@ -87,7 +87,7 @@ class EventProcessor:
         try:
             if not key:
                 raise InvalidEvent(MISSING_KEY)
-            previous = self.table.get(key)
+            previous = self.table.get(key, record.partition)
             state = self.states.load(key, previous)
             applied = apply_record(previous, record.value, self.config, state)
         except InvalidEvent as error:

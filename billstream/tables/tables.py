@@ -54,8 +54,8 @@ def encode_customer(state: CustomerState) -> bytes:
             "schema": SCHEMA_VERSION,
             "customer_id": state.customer_id,
             "account": state.account,
-            "subscriptions": [record for _, record in sorted(state.subscriptions.items())],
-            "invoices": [record for _, record in sorted(state.invoices.items())],
+            "subscriptions": [state.subscriptions[i] for i in sorted(state.subscriptions)],
+            "invoices": [state.invoices[i] for i in sorted(state.invoices)],
             "seen": state.seen,
             "newest_created": state.newest_created,
             "deleted": state.deleted,
@@ -108,8 +108,14 @@ class TableWriter:
         self.table = table
         self.changelog = table.changelog_topic.get_topic_name()
 
-    def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self.table.data.get(key)
+    def get(self, key: bytes, partition: int) -> bytes | None:
+        """The stored value of `key`, which lives in `partition` (co-partitioned with its source)."""
+        store = self.table.data
+        if isinstance(store, RocksDBStore):
+            # Outside a stream context Faust's store would search every partition's database.
+            found: bytes | None = store._db_for_partition(partition).get(key)
+            return found
+        value: bytes | None = store.get(key)
         return value
 
     async def set(self, key: bytes, value: bytes, partition: int) -> None:

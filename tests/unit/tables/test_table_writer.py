@@ -43,7 +43,8 @@ async def test_a_write_is_stored_under_its_partition_and_sent_to_that_changelog_
     await writer.set(b"cus_1", b"state", 2)  # no stream event is being processed here
     await asyncio.sleep(0)  # the delivery callback
 
-    assert writer.get(b"cus_1") == b"state"
+    assert writer.get(b"cus_1", 2) == b"state"
+    assert writer.get(b"cus_2", 2) is None
     assert app.producer.sent == [(writer.changelog, b"cus_1", b"state", 2)]  # type: ignore[attr-defined]
     if isinstance(table.data, RocksDBStore):  # the durable store also keeps the changelog offset
         assert table.data._db_for_partition(2)[b"cus_1"] == b"state"

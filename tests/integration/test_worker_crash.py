@@ -35,7 +35,8 @@ from tests.workloads.billing import Record, Workload, build_workload
 
 CUSTOMERS = 400  # ~4,900 records with retries and poison
 CHUNK = 150
-KILL_AT = 0.4  # fraction of the records processed when the worker is killed
+PACE = 0.25  # seconds between chunks: the stream lasts ~8 s, past the worker's first commits
+KILL_AT = 0.4  # fraction of the records processed (and some committed) when the worker is killed
 
 
 def oracle(workload: Workload, config: ReducerConfig) -> dict[str, CustomerState]:
@@ -61,7 +62,7 @@ async def produce_paced(bootstrap: str, topic: str, records: list[Record]) -> No
                 for key, value, headers in records[start : start + CHUNK]
             ]
             await asyncio.gather(*futures)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(PACE)
     finally:
         await producer.stop()
 
@@ -75,6 +76,18 @@ async def wait_processed(worker: WorkerProcess, at_least: float, timeout: float 
             return processed
         await asyncio.sleep(0.02)
     raise AssertionError(f"worker processed fewer than {at_least} records:\n{worker.log_tail()}")
+
+
+async def wait_committed(bootstrap: str, group: str, topic: str, timeout: float = 30.0) -> None:
+    """Wait for the worker's first offset commit, so the restart resumes mid-stream."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(
+            offset > 0 for offset in (await committed_offsets(bootstrap, group, topic)).values()
+        ):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no offset of {topic} committed within {timeout:.0f} s")
 
 
 def latest_by_key(records: list[Any]) -> dict[str, bytes]:
@@ -103,7 +116,9 @@ async def test_sigkill_mid_stream_then_restart_equals_the_uninterrupted_run(
     try:
         await worker.wait_ready()
         producing = asyncio.create_task(produce_paced(kafka_bootstrap, source, records))
-        processed = await wait_processed(worker, KILL_AT * len(records))
+        await wait_processed(worker, KILL_AT * len(records))
+        await wait_committed(kafka_bootstrap, settings.billstream_app_id, source)
+        processed = await worker.metric("billstream_event_lag_seconds_count")
         worker.kill()
         committed = await committed_offsets(kafka_bootstrap, settings.billstream_app_id, source)
         await producing  # the rest of the stream arrives while no worker runs

@@ -12,7 +12,12 @@ from typing import Annotated, Any
 
 import msgspec
 
-from billstream.routing import record_headers, routing_key
+from billstream.routing import (
+    HEADER_ACCOUNT,
+    HEADER_EVENT_ID,
+    HEADER_EVENT_TYPE,
+    HEADER_RECEIVED_AT,
+)
 
 # Stripe types look like "invoice.payment_failed"; anything else is one label, not a new series.
 _TYPE_LABEL = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+){0,5}")
@@ -50,15 +55,24 @@ class InvalidPayload(Exception):
 
 @dataclass(slots=True)
 class StripeEvent:
-    """What the handler needs from an event: identity, type, Kafka key and routing fields."""
+    """What the handler needs from an event: identity, type, Kafka key and the account."""
 
     id: str
     type: str
     key: bytes
-    fields: dict[str, Any]
+    account: Any = None
 
     def headers(self, received_at_ms: int) -> list[tuple[str, bytes]]:
-        return record_headers(self.fields, received_at_ms)
+        """`billstream.routing.record_headers` of this event, built straight from its fields."""
+        headers = [
+            (HEADER_EVENT_ID, self.id.encode()),
+            (HEADER_EVENT_TYPE, self.type.encode()),
+            (HEADER_RECEIVED_AT, b"%d" % received_at_ms),
+        ]
+        account = self.account
+        if isinstance(account, str) and account:
+            headers.append((HEADER_ACCOUNT, account.encode()))
+        return headers
 
 
 def parse_event(body: bytes) -> StripeEvent:
@@ -71,14 +85,23 @@ def parse_event(body: bytes) -> StripeEvent:
         raise InvalidPayload("not UTF-8") from None
     except RecursionError:  # msgspec recurses even into fields it skips
         raise InvalidPayload("not a Stripe event: nested too deeply") from None
+    return StripeEvent(envelope.id, envelope.type, _key(envelope).encode(), envelope.account)
+
+
+def _key(envelope: _Envelope) -> str:
+    """`billstream.routing.routing_key` on the decoded structs, without building the event as a
+    dict first (tests/unit/fuzz/test_fuzz_ingest_event.py holds both to the same answers)."""
     obj = envelope.data.object
-    fields: dict[str, Any] = {
-        "id": envelope.id,
-        "type": envelope.type,
-        "data": {"object": {"id": obj.id, "object": obj.object, "customer": obj.customer}},
-        "account": envelope.account,
-    }
-    return StripeEvent(envelope.id, envelope.type, routing_key(fields).encode(), fields)
+    if envelope.type.startswith("customer.") and obj.object == "customer":
+        return _text(obj.id) or envelope.id
+    customer = obj.customer
+    if isinstance(customer, dict):  # expanded customer object
+        customer = customer.get("id")
+    return _text(customer) or _text(obj.id) or envelope.id
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def type_label(event_type: str) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from billstream.ingest.allowlist import EventAllowlist
 from billstream.ingest.event import InvalidPayload, parse_event, type_label
+from billstream.routing import record_headers
 from billstream.settings import DEFAULT_ALLOWED_EVENTS
 from tests.unit.ingest.support import event_body
 
@@ -39,6 +42,16 @@ def test_parse_event_keeps_what_routing_needs() -> None:
     assert (event.id, event.type, event.key) == ("evt_3", "invoice.paid", b"cus_3")
     headers = dict(event.headers(1_700_000_000_123))
     assert headers["received-at"] == b"1700000000123"
+
+
+@pytest.mark.parametrize("account", ["acct_42", "", 7, None, {"id": "acct_1"}])
+def test_headers_are_the_contract_headers(account: object) -> None:
+    """The same headers `routing.record_headers` gives the whole event (backfill uses it)."""
+    body = json.loads(event_body("invoice.paid", event_id="evt_9"))
+    if account is not None:
+        body["account"] = account
+    event = parse_event(json.dumps(body).encode())
+    assert event.headers(1_700_000_000_123) == record_headers(body, 1_700_000_000_123)
 
 
 def test_events_without_customer_route_by_object_id() -> None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from hypothesis import event, given, settings
-from hypothesis import strategies as st
-from stripe import SignatureVerificationError, WebhookSignature
 
 from billstream.ingest.signature import InvalidSignature, SignatureVerifier, signed_timestamp
 from billstream.stripe_signing import compute_signature, sign_payload, signature_header
@@ -106,80 +103,3 @@ def test_a_verifier_needs_a_secret() -> None:
 )
 def test_signed_timestamp_parses_like_stripe(header: str, expected: int) -> None:
     assert signed_timestamp(header) == expected
-
-
-# Equivalence with stripe-python: SignatureVerifier runs its check on the raw bytes itself.
-SECRETS = ("whsec_old_secret", "whsec_new_secret", "whsec_other", " ")
-NOW = int(time.time())
-ascii_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
-any_text = st.text(max_size=12)
-
-
-@st.composite
-def headers_for(draw: st.DrawFn, body: bytes, secrets: tuple[str, ...]) -> str:
-    """Headers as Stripe sends them (half the time signed with a configured secret, now), and
-    mangled: odd timestamps, entries without `=`, values with a second `=`, other schemes,
-    signatures of other secrets or times, trailing text."""
-    if draw(st.booleans()):
-        timestamp = spelled = NOW
-        signature = compute_signature(body, draw(st.sampled_from(secrets)), NOW)
-    else:
-        timestamp = draw(st.sampled_from([NOW, NOW - 10_000, NOW + 10_000]))
-        spelled = draw(
-            st.sampled_from([timestamp, f" {timestamp}", f"+{timestamp}", f"{timestamp}=x"])
-            | st.sampled_from(["", "x", "1_0", "-5"])
-        )
-        signed_at = draw(st.sampled_from([timestamp, timestamp + 1]))
-        secret = draw(st.sampled_from([*SECRETS, "whsec_retired"]))
-        signature = compute_signature(body, secret, signed_at)
-    mangled = [signature.upper(), signature[:-1], f"{signature}=x", f"{signature}=", ""]
-    value = st.sampled_from([signature] * len(mangled) + mangled)  # exact half the time
-    entries = draw(
-        st.lists(
-            st.tuples(
-                st.sampled_from(["t", "v1", "v0", "", "T", " v1"]) | ascii_text,
-                st.none() | value | ascii_text,
-            ),
-            max_size=3,
-        )
-    )
-    entries.insert(draw(st.integers(0, len(entries))), ("t", str(spelled)))
-    entries.insert(draw(st.integers(0, len(entries))), ("v1", draw(value)))
-    header = ",".join(key if val is None else f"{key}={val}" for key, val in entries)
-    return header + draw(st.just("") | any_text)
-
-
-def stripe_verdict(body: bytes, header: str, secrets: tuple[str, ...]) -> bool:
-    """stripe-python's answer, plus the two refusals SignatureVerifier adds on purpose:
-    timestamps beyond the tolerance in the future, and non-ASCII headers."""
-    if not header.isascii():
-        return False
-    for secret in secrets:
-        try:
-            WebhookSignature.verify_header(body, header, secret, TOLERANCE)
-        except SignatureVerificationError:
-            continue
-        except (TypeError, ValueError):  # UnicodeDecodeError included
-            return False
-        return signed_timestamp(header) <= time.time() + TOLERANCE
-    return False
-
-
-@settings(max_examples=500, deadline=None)
-@given(
-    data=st.data(),
-    body=st.binary(max_size=64) | st.text(max_size=64).map(str.encode) | st.just(BODY),
-    secrets=st.lists(st.sampled_from(SECRETS), min_size=1, max_size=3, unique=True).map(tuple),
-)
-def test_accepts_and_refuses_exactly_what_stripe_python_does(
-    data: st.DataObject, body: bytes, secrets: tuple[str, ...]
-) -> None:
-    header = data.draw(headers_for(body, secrets))
-    try:
-        SignatureVerifier(secrets, TOLERANCE).verify(body, header)
-    except InvalidSignature:
-        accepted = False
-    else:
-        accepted = True
-    event("accepted" if accepted else "refused")
-    assert accepted == stripe_verdict(body, header, secrets)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import itertools
 from typing import Any, Literal
 
+from billstream.simulate.events import event as envelope
+
 CUSTOMER = "cus_test1"
 SUBSCRIPTION = "sub_test1"
 INVOICE = "in_test1"
@@ -49,21 +51,15 @@ def event(
     api_version: str = BASIL,
     previous_attributes: Json | None = None,
 ) -> Json:
-    """A Stripe `event` envelope around `obj`."""
-    data: Json = {"object": obj}
-    if previous_attributes is not None:
-        data["previous_attributes"] = previous_attributes
-    return {
-        "id": event_id or next_id("evt"),
-        "object": "event",
-        "api_version": api_version,
-        "created": created,
-        "data": data,
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-    }
+    """A Stripe `event` envelope around `obj` (the simulator's builder, with a fresh id)."""
+    return envelope(
+        event_id or next_id("evt"),
+        event_type,
+        obj,
+        created,
+        api_version=api_version,
+        previous_attributes=previous_attributes,
+    )
 
 
 def price(

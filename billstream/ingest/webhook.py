@@ -11,7 +11,7 @@ from aiohttp import web
 
 from billstream.ingest.allowlist import EventAllowlist
 from billstream.ingest.deadlines import Deadlines
-from billstream.ingest.event import InvalidPayload, parse_event
+from billstream.ingest.event import InvalidPayload, parse_event, type_label
 from billstream.ingest.metrics import IngestMetrics, Rejection
 from billstream.ingest.publisher import Publisher, PublishError, Record
 from billstream.ingest.signature import InvalidSignature, SignatureVerifier
@@ -43,8 +43,7 @@ class WebhookIntake:
     read_timeout: float = 30.0
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        every = self.metrics.every
-        every.received += 1
+        self.metrics.received.inc()
         try:
             body = await read_limited(request, self.max_body, self.read_timeout)
         except TimeoutError:
@@ -66,7 +65,7 @@ class WebhookIntake:
             log.debug("rejected webhook: %s", error, extra={"reason": "invalid_payload"})
             return self._reject(Rejection.INVALID_PAYLOAD)
         if not self.allowlist.allows(event.type):
-            self.metrics.ignore(event.type)
+            self.metrics.ignored.labels(type_label(event.type)).inc()
             return _json(200, _IGNORED)
         record = Record(self.topic, event.key, body, event.headers(time.time_ns() // 1_000_000))
         started = time.perf_counter()
@@ -75,15 +74,15 @@ class WebhookIntake:
             self.deadlines.watch(acknowledged)
             await acknowledged
         except PublishError as error:
-            every.observe_publish(time.perf_counter() - started)
+            self.metrics.publish_seconds.observe(time.perf_counter() - started)
             log.debug(
                 "publish failed: %r",
                 error,
                 extra={"event_id": event.id, "event_type": event.type, "reason": "unavailable"},
             )
             return self._reject(Rejection.UNAVAILABLE)
-        every.observe_publish(time.perf_counter() - started)
-        every.queued += 1
+        self.metrics.publish_seconds.observe(time.perf_counter() - started)
+        self.metrics.queued.inc()
         return _json(200, _QUEUED)
 
     def _reject(self, reason: Rejection) -> web.Response:

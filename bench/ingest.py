@@ -135,13 +135,48 @@ def write_requests(path: Path, corpus: list[bytes], secret: str, port: int) -> N
             out.write(b"%d\n" % len(request) + request)
 
 
-def run_fixed_rate(port: int, secret: str, rate: float, seconds: float) -> dict[str, Any]:
+def get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+        text: str = answer.read().decode()
+        return text
+
+
+def publish_buckets(port: int) -> dict[float, float]:
+    """Ingest's own stripe_webhook_publish_seconds histogram: cumulative count per bound."""
+    pattern = r'^stripe_webhook_publish_seconds_bucket\{le="([^"]+)"\} (\S+)$'
+    return {
+        float(bound): float(count)
+        for bound, count in re.findall(pattern, get(port, "/metrics"), re.MULTILINE)
+    }
+
+
+def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """The smallest histogram bound (ms) at or under which a share `q` of the new samples fell."""
+    total = after[float("inf")] - before.get(float("inf"), 0.0)
+    for bound in sorted(after):
+        if total and after[bound] - before.get(bound, 0.0) >= q * total:
+            return bound * 1000
+    return float("nan")
+
+
+def run_fixed_rate(
+    port: int, secret: str, rate: float, seconds: float, publishes: bool
+) -> dict[str, Any]:
+    """Open-loop latency; also what held the server's loop up meanwhile (its loop-lag probe)
+    and, for ingest, how long the broker took to acknowledge (its publish histogram): a p99
+    beyond both is the OS or the load generator, one near the publish bound is the broker."""
     command = [
         sys.executable, "-m", "bench.ingest_load", "--port", str(port),
         "--secret", secret, "--rate", str(rate), "--duration", str(seconds),
     ]  # fmt: skip
+    get(port, "/bench/loop-lag")  # starts a new window
+    before = publish_buckets(port) if publishes else {}
     output = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
     result: dict[str, Any] = json.loads(output)
+    result["loop_lag"] = json.loads(get(port, "/bench/loop-lag"))
+    if publishes:
+        after = publish_buckets(port)
+        result["publish_p99_le_ms"] = bucket_quantile(before, after, 0.99)
     return result
 
 
@@ -199,7 +234,9 @@ def measure(
             after = cpu_seconds(server.pid), cpu_seconds(server.pid, server.pid)
             for name, spent in (("process", after[0] - before[0]), ("loop", after[1] - before[1])):
                 result[f"{name}_cpu_us_per_request"] = round(spent / result["requests"] * 1e6, 1)
-        result["fixed_rate"] = run_fixed_rate(port, secret, args.rate, args.rate_duration)
+        result["fixed_rate"] = run_fixed_rate(
+            port, secret, args.rate, args.rate_duration, publishes=kind != "bare"
+        )
         result["load_average_1m"] = [load_before, os.getloadavg()[0]]
         result["loop"] = loop
     finally:
@@ -242,6 +279,13 @@ def report(rounds: list[dict[str, dict[str, Any]]], args: argparse.Namespace) ->
                 f"{r['non_2xx']:>8}  "
                 f"{fixed['p50_ms']:.2f} / {fixed['p99_ms']:.2f}  {fixed['statuses']}  "
                 f"{r['loop']}"
+            )
+            lag = fixed["loop_lag"]
+            publish = fixed.get("publish_p99_le_ms")
+            print(
+                f"{'':<20}@{args.rate:.0f}/s: loop lag p99 {lag.get('p99_ms')} ms, "
+                f"max {lag.get('max_ms')} ms"
+                + ("" if publish is None else f"; broker acknowledged 99% within {publish:g} ms")
             )
             if "published" in r:
                 print(f"{'':<20}published {r['published']} records, {r['answered_2xx']} x 2xx")

@@ -96,6 +96,18 @@ class DirectConsumer(GuardedConsumer):
             fresh.append(message)
         return fresh
 
+    def lag(self, topic: str) -> int:
+        """Records of `topic` on this worker's partitions not handed over yet (high watermark
+        minus the next offset to read); partitions not read since their assignment count 0."""
+        total = 0
+        for tp in self.assignment():
+            if tp.topic != topic:
+                continue
+            read, highwater = self._read_offset[tp], self.highwater(tp)
+            if read is not None and highwater is not None:
+                total += max(0, highwater - (read + 1))
+        return total
+
     def _rebalancing(self, generation: int) -> bool:
         return (
             not self.flow_active

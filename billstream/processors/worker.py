@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TableT, TopicT
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
 from billstream.processors.app import create_faust_app
 from billstream.processors.config import ReducerConfig
+from billstream.processors.direct import DirectConsumer
 from billstream.processors.handler import EventProcessor
 from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.probes import add_probe_pages
@@ -66,6 +67,11 @@ def build_worker(
     app.topics.add(source)  # subscribed like an agent's topic; records go to the processor
     app.source_handlers[source.get_topic_name()] = processor.handle
     add_probe_pages(app, registry)
+    Gauge(
+        "billstream_worker_consumer_lag_messages",
+        "stripe.events records on this worker's partitions not handled yet",
+        registry=registry,
+    ).set_function(lambda: cast(DirectConsumer, app.consumer).lag(source.get_topic_name()))
     if settings.reconcile_cron_enabled:  # deferred downgrades via Stripe's API (docs/stripe-api.md)
         register_reconcile_timer(app, settings, table, metrics)
     return Worker(app, table, source, processor, metrics, registry)

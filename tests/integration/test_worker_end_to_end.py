@@ -102,6 +102,9 @@ async def test_signed_webhooks_become_account_states_read_back_by_aiokafka_and_k
         assert not missing, f"metrics missing from the worker's /metrics: {missing}"
         assert await worker.metric("stripe_webhook_duplicate_total") == workload.duplicates > 0
         assert await worker.metric("billstream_dlq_total") == 0
+        # Every record handled: nothing left on the worker's partitions (checked after a
+        # handful of records were produced and handled, so the gauge had partitions to read).
+        assert "billstream_worker_consumer_lag_messages 0.0" in metrics
     finally:
         worker.stop()
 

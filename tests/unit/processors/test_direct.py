@@ -139,3 +139,18 @@ async def test_a_topic_without_a_handler_takes_fausts_own_delivery(
 
     assert delivered == other
     assert not other[0].acked  # Faust's stream acks it once its agent is done
+
+
+async def test_lag_counts_the_records_not_yet_handed_over_on_assigned_partitions(
+    app: BillstreamFaustApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumer = consumer_of(app)
+    other, unread = TP(TOPIC, 1), TP(TOPIC, 2)
+    highwaters = {PARTITION: 10, other: 7, unread: 50, TP("t.changelog", 0): 99}
+    monkeypatch.setattr(consumer, "assignment", lambda: set(highwaters))
+    monkeypatch.setattr(consumer, "highwater", highwaters.get)
+    app.source_handlers[TOPIC] = Recorder(consumer)
+    await consumer.deliver(batch(app, [0, 1, 2, 3]))  # partition 0: next to read is 4
+    consumer._read_offset[other] = 6  # partition 1: caught up
+
+    assert consumer.lag(TOPIC) == 10 - 4  # partition 2 not read yet, other topics not counted

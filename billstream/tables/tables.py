@@ -109,7 +109,7 @@ class TableWriter:
         self.changelog = table.changelog_topic.get_topic_name()
 
     def get(self, key: bytes, partition: int) -> bytes | None:
-        """The stored value of `key`, which lives in `partition` (co-partitioned with its source)."""
+        """The value of `key`, stored in `partition` (co-partitioned with its source record)."""
         store = self.table.data
         if isinstance(store, RocksDBStore):
             # Outside a stream context Faust's store would search every partition's database.

@@ -26,6 +26,7 @@ STATUS_OF = {
     Rejection.UNAVAILABLE: 503,
 }
 _QUEUED = b'{"status":"queued"}'
+LINGER = 1.0  # seconds a refused connection stays half-closed before it is closed
 _IGNORED = b'{"status":"ignored"}'
 
 
@@ -90,11 +91,23 @@ class WebhookIntake:
         return _json(STATUS_OF[reason], b'{"status":"%s"}' % reason.value.encode())
 
     async def _reject_unread(self, request: web.Request, reason: Rejection) -> web.StreamResponse:
-        """413/408 without reading the rest: send it, then close instead of draining the body."""
+        """413/408 without reading the rest: send it, then close instead of draining the body.
+
+        Closing a socket with unread data makes the kernel send a reset, and a client still
+        sending its body may then lose the answer before reading it. So the answer is followed
+        by a FIN (end of our side), nothing more is read, and the socket is closed only
+        `LINGER` seconds later (at most the read timeout): time for the client to read it.
+        """
         response = self._reject(reason)
         response.force_close()
         await response.prepare(request)
         await response.write_eof()
+        transport = request.transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+            if transport.can_write_eof():
+                transport.write_eof()
+            await asyncio.sleep(min(LINGER, self.read_timeout))
         request.protocol.force_close()
         return response
 

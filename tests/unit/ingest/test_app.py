@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -98,6 +99,38 @@ async def test_streamed_oversize_body_gets_413_without_reading_the_rest(
     )
     assert response.status == 413
     assert await response.json() == {"status": "too_large"}
+
+
+async def test_a_client_still_sending_reads_the_413_and_an_orderly_end(
+    make_ingest: IngestFactory,
+) -> None:
+    """After the answer comes a FIN, and the unread socket is closed only a moment later:
+    closed at once, it would reset the connection, and a client still sending its body could
+    lose the answer (seen with test_ingress_hostile's chunked case)."""
+    ingest = await make_ingest(stripe_webhook_max_body=4096)
+    assert ingest.client.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", ingest.client.port)
+    writer.write(
+        f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nStripe-Signature: t=1,v1=00\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n".encode()
+    )
+
+    async def keep_sending() -> None:
+        with contextlib.suppress(ConnectionError):
+            while True:  # as fast as the server takes it: unread data is left at its close
+                writer.write(b"4000\r\n" + b"x" * 16_384 + b"\r\n")
+                await writer.drain()
+
+    sender = asyncio.create_task(keep_sending())
+    try:
+        answer = await asyncio.wait_for(reader.read(-1), timeout=30)  # up to the FIN
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert answer.endswith(b'{"status":"too_large"}')
 
 
 async def test_logs_never_show_secrets_or_payloads(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from operator import attrgetter
 
 from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
@@ -19,6 +20,9 @@ def describing_subscription(
 
     Ties break on the latest event, then the id, so the choice never depends on arrival order.
     """
+    if len(state.subscriptions) == 1:  # the usual case: described whether live or not
+        for only in state.subscriptions.values():
+            return only
     subscriptions = list(state.subscriptions.values())
     live = [s for s in subscriptions if is_live(s)]
     if live:
@@ -28,20 +32,40 @@ def describing_subscription(
     return None
 
 
-def derive_account(state: CustomerState, config: ReducerConfig) -> AccountState:
-    """The account fields as the rules define them (version fields left unset)."""
+# The account fields the rules derive, in AccountState's order; the stamps that follow them
+# (version, updated_by_event, updated_by_event_type, updated_at) change only when these do.
+Derived = tuple[str, str | None, str | None, str | None, str, bool, str | None, int | None, bool]
+DERIVED_FIELDS = (
+    "plan",
+    "interval",
+    "subscription_id",
+    "subscription_status",
+    "payment_state",
+    "cancel_at_period_end",
+    "pending_plan",
+    "current_period_end",
+    "deleted",
+)
+derived_fields: Callable[[AccountState], Derived] = attrgetter(*DERIVED_FIELDS)
+
+
+def derive_account(state: CustomerState, config: ReducerConfig) -> Derived:
+    """The account fields as the rules define them (DERIVED_FIELDS), before any stamp."""
     sub = describing_subscription(state, config)
-    grants = sub is not None and is_live(sub) and not state.deleted
-    return AccountState(
-        plan=sub.plan if sub is not None and grants else config.default_plan,
-        interval=None if sub is None else sub.interval,
-        subscription_id=None if sub is None else sub.id,
-        subscription_status=None if sub is None else sub.status,
-        payment_state=payment_state(state),
-        cancel_at_period_end=sub is not None and sub.cancel_at_period_end,
-        pending_plan=None if sub is None else sub.pending_plan,
-        current_period_end=None if sub is None else sub.current_period_end,
-        deleted=state.deleted,
+    payment = payment_state(state)
+    if sub is None:
+        return (config.default_plan, None, None, None, payment, False, None, None, state.deleted)
+    plan = sub.plan if is_live(sub) and not state.deleted else config.default_plan
+    return (
+        plan,
+        sub.interval,
+        sub.id,
+        sub.status,
+        payment,
+        sub.cancel_at_period_end,
+        sub.pending_plan,
+        sub.current_period_end,
+        state.deleted,
     )
 
 
@@ -60,25 +84,25 @@ def publish_if_changed(
 ) -> None:
     """Bump the version once and emit the view when any account field changed."""
     old = state.account
-    new = derive_account(state, config)
-    unstamped = (
-        replace(old, version=0, updated_by_event=None, updated_by_event_type=None) if old else None
-    )
-    if unstamped is not None and new == replace(unstamped, updated_at=None):
+    derived = derive_account(state, config)
+    if old is not None and derived == derived_fields(old):
         return
-    state.account = replace(
-        new,
+    new = AccountState(
+        *derived,
         version=1 if old is None else old.version + 1,
         updated_by_event=event.id,
         updated_by_event_type=event.type,
         updated_at=event.created,
     )
+    state.account = new
     from_plan = config.default_plan if old is None else old.plan
     if new.plan != from_plan:
         out.append(fx.PlanChanged(from_plan, new.plan))
     target = scheduled_downgrade(new, config)
-    was = None if old is None else (old.subscription_id, scheduled_downgrade(old, config))
-    if target is not None and was != (new.subscription_id, target):
+    if target is not None and (
+        old is None
+        or (old.subscription_id, scheduled_downgrade(old, config)) != (new.subscription_id, target)
+    ):
         out.append(fx.DowngradeScheduled(new.subscription_id or "", new.plan, target))
     view = state.account_view()
     assert view is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from billstream.settings import Settings
 
@@ -28,6 +29,9 @@ class ReducerConfig:
 
     def tier(self, plan: str | None) -> int:
         """Position in BILLING_PLAN_ORDER; -1 for a plan outside it (never the highest)."""
-        if plan is None or plan not in self.plan_order:
-            return -1
-        return self.plan_order.index(plan)
+        return self._tiers.get(plan, -1)
+
+    @cached_property
+    def _tiers(self) -> dict[str | None, int]:
+        # The first position of each plan, as plan_order.index gives it.
+        return {plan: self.plan_order.index(plan) for plan in self.plan_order}

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
 from billstream.processors.parsing import Envelope, opt_id, opt_mapping, req_str
 from billstream.processors.statuses import is_terminal
-from billstream.tables.state import CustomerState, InvoiceState
+from billstream.tables.state import CustomerState, InvoiceState, evolve
 
 FAILED = "invoice.payment_failed"
 ACTION_REQUIRED = "invoice.payment_action_required"
@@ -33,9 +32,11 @@ def apply_invoice_event(
 ) -> None:
     """Open, extend or close the invoice's episodes; a closed invoice never reopens."""
     invoice_id = req_str(event.obj, "id")
-    invoice = state.invoices.get(invoice_id) or InvoiceState(invoice_id)
-    if invoice.subscription_id is None:
-        invoice = replace(invoice, subscription_id=invoice_subscription(event.obj))
+    invoice = state.invoices.get(invoice_id)
+    if invoice is None:
+        invoice = InvoiceState(invoice_id, invoice_subscription(event.obj))
+    elif invoice.subscription_id is None:
+        invoice = evolve(invoice, subscription_id=invoice_subscription(event.obj))
     if event.type == FAILED:
         out.append(fx.InvoiceFailed(invoice_id))
         invoice = _open_dunning(invoice, event.created, out)
@@ -54,9 +55,11 @@ def _open_dunning(invoice: InvoiceState, at: int, out: list[fx.Effect]) -> Invoi
         return invoice  # late failure of a paid or lost invoice opens nothing
     if invoice.dunning_since is None:
         out.append(fx.DunningEntered(invoice.id))
-        return replace(invoice, dunning_since=at)
+        return evolve(invoice, dunning_since=at)
     # Repeated failures are one episode, which started at the earliest failure seen.
-    return replace(invoice, dunning_since=min(invoice.dunning_since, at))
+    if at >= invoice.dunning_since:
+        return invoice
+    return evolve(invoice, dunning_since=at)
 
 
 def _open_sca(invoice: InvoiceState, at: int, out: list[fx.Effect]) -> InvoiceState:
@@ -64,15 +67,18 @@ def _open_sca(invoice: InvoiceState, at: int, out: list[fx.Effect]) -> InvoiceSt
         return invoice
     if invoice.sca_since is None:
         out.append(fx.ScaEntered(invoice.id))
-        return replace(invoice, sca_since=at)
-    return replace(invoice, sca_since=min(invoice.sca_since, at))
+        return evolve(invoice, sca_since=at)
+    if at >= invoice.sca_since:
+        return invoice
+    return evolve(invoice, sca_since=at)
 
 
 def _pay(invoice: InvoiceState, at: int, out: list[fx.Effect]) -> InvoiceState:
     if not invoice.paid:
         out.append(fx.InvoicePaid(invoice.id))
     if invoice.outcome is not None:
-        return replace(invoice, paid=True)  # paying a lost invoice is not a recovery
+        # Paying a lost invoice is not a recovery.
+        return invoice if invoice.paid else evolve(invoice, paid=True)
     if invoice.dunning_since is not None:
         out.append(fx.DunningRecovered(invoice.id, max(0, at - invoice.dunning_since)))
     if invoice.sca_since is not None:
@@ -89,7 +95,7 @@ def _lose(invoice: InvoiceState, at: int, out: list[fx.Effect]) -> InvoiceState:
         out.append(fx.DunningLost(invoice.id))
     if invoice.sca_since is not None:
         out.append(fx.ScaLost(invoice.id))
-    return replace(invoice, dunning_since=None, sca_since=None, outcome="lost", closed_at=at)
+    return evolve(invoice, dunning_since=None, sca_since=None, outcome="lost", closed_at=at)
 
 
 def settle(
@@ -116,26 +122,35 @@ def settle_subscription(
     state: CustomerState, subscription_id: str, at: int, out: list[fx.Effect]
 ) -> None:
     """Re-check the open invoices of one subscription after it changed."""
-    for invoice_id, invoice in sorted(state.invoices.items()):
-        if invoice.is_open and invoice.subscription_id == subscription_id:
-            state.invoices[invoice_id] = settle(state, invoice, at, out)
+    if not state.invoices:
+        return
+    affected = [
+        (invoice_id, invoice)
+        for invoice_id, invoice in state.invoices.items()
+        if invoice.subscription_id == subscription_id and invoice.is_open
+    ]
+    for invoice_id, invoice in sorted(affected):
+        state.invoices[invoice_id] = settle(state, invoice, at, out)
 
 
 def payment_state(state: CustomerState) -> str:
     """`past_due` while any dunning episode is open, else `requires_action` for SCA, else ok."""
-    invoices = state.invoices.values()
-    if any(i.dunning_since is not None for i in invoices):
-        return "past_due"
-    if any(i.sca_since is not None for i in invoices):
-        return "requires_action"
-    return "ok"
+    found = "ok"
+    for invoice in state.invoices.values():
+        if invoice.dunning_since is not None:
+            return "past_due"
+        if invoice.sca_since is not None:
+            found = "requires_action"
+    return found
 
 
 def prune_closed(state: CustomerState, horizon: int) -> None:
     """Forget invoices closed before `horizon`: Stripe stops retrying long before that."""
-    for invoice_id in [i.id for i in state.invoices.values() if _closed_before(i, horizon)]:
-        del state.invoices[invoice_id]
-
-
-def _closed_before(invoice: InvoiceState, horizon: int) -> bool:
-    return invoice.closed_at is not None and invoice.closed_at < horizon
+    for invoice in state.invoices.values():
+        if invoice.closed_at is not None and invoice.closed_at < horizon:
+            break
+    else:
+        return  # the usual case: nothing to forget
+    state.invoices = {
+        i: v for i, v in state.invoices.items() if v.closed_at is None or v.closed_at >= horizon
+    }

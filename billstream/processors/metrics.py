@@ -6,7 +6,8 @@ DLQ reasons); never a customer id.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -81,45 +82,66 @@ class ProcessorMetrics:
             buckets=LAG_BUCKETS,
             registry=registry,
         )
+        # Effect type -> what it counts: a lookup by type (a match would try each case in turn).
+        # AccountChanged and Stale are published or logged, not counted.
+        self._increments: dict[type[fx.Effect], Callable[[], None]] = {
+            fx.Duplicate: self.duplicates.inc,
+            fx.CheckoutCompleted: self.checkout_completed.inc,
+            fx.UnknownPrice: self.unknown_price.inc,
+            fx.InvoicePaid: self.invoice_paid.inc,
+            fx.InvoiceFailed: self.invoice_failed.inc,
+            fx.InvoiceActionRequired: self.invoice_action_required.inc,
+            fx.DunningEntered: self.dunning_entered.inc,
+            fx.DunningLost: self.dunning_lost.inc,
+            fx.ScaEntered: self.sca_entered.inc,
+            fx.ScaLost: self.sca_lost.inc,
+            fx.DowngradeScheduled: self.downgrade_scheduled.inc,
+        }
+        self._counts = self._effect_counts()
 
     def record(self, effects: Iterable[fx.Effect]) -> None:
         """Count what one applied event caused."""
+        increments, counts = self._increments, self._counts
         for effect in effects:
-            self._record_one(effect)
+            increment = increments.get(type(effect))
+            if increment is not None:
+                increment()
+            elif (count := counts.get(type(effect))) is not None:
+                count(effect)
 
-    def _record_one(self, effect: fx.Effect) -> None:
-        match effect:
-            case fx.Duplicate():
-                self.duplicates.inc()
-            case fx.CheckoutCompleted():
-                self.checkout_completed.inc()
-            case fx.SubscriptionEvent(type=event_type):
-                self.subscription_events.labels(type=event_type).inc()
-            case fx.PlanChanged(from_plan=from_plan, to_plan=to_plan):
-                self.plan_changed.labels(from_plan=from_plan, to_plan=to_plan).inc()
-            case fx.UnknownPrice():
-                self.unknown_price.inc()
-            case fx.InvoicePaid():
-                self.invoice_paid.inc()
-            case fx.InvoiceFailed():
-                self.invoice_failed.inc()
-            case fx.InvoiceActionRequired():
-                self.invoice_action_required.inc()
-            case fx.DunningEntered():
-                self.dunning_entered.inc()
-            case fx.DunningRecovered(seconds=seconds):
-                self.dunning_recovered.inc()
-                self.dunning_recovery_seconds.observe(seconds)
-            case fx.DunningLost():
-                self.dunning_lost.inc()
-            case fx.ScaEntered():
-                self.sca_entered.inc()
-            case fx.ScaCompleted(seconds=seconds):
-                self.sca_completed.inc()
-                self.sca_completion_seconds.observe(seconds)
-            case fx.ScaLost():
-                self.sca_lost.inc()
-            case fx.DowngradeScheduled():
-                self.downgrade_scheduled.inc()
-            case _:
-                pass  # AccountChanged and Stale are published or logged, not counted
+    def _effect_counts(self) -> dict[type[fx.Effect], Callable[[Any], None]]:
+        """The effects whose count needs their fields (labels, histogram observations)."""
+        subscription_events = LabelledChildren(self.subscription_events)
+        plan_changed = LabelledChildren(self.plan_changed)
+
+        def dunning_recovered(effect: fx.DunningRecovered) -> None:
+            self.dunning_recovered.inc()
+            self.dunning_recovery_seconds.observe(effect.seconds)
+
+        def sca_completed(effect: fx.ScaCompleted) -> None:
+            self.sca_completed.inc()
+            self.sca_completion_seconds.observe(effect.seconds)
+
+        return {
+            fx.SubscriptionEvent: lambda e: subscription_events(e.type).inc(),
+            fx.PlanChanged: lambda e: plan_changed(e.from_plan, e.to_plan).inc(),
+            fx.DunningRecovered: dunning_recovered,
+            fx.ScaCompleted: sca_completed,
+        }
+
+
+class LabelledChildren:
+    """`counter.labels(*values)`, remembered: prometheus_client's lookup costs more than `inc`.
+
+    Label values are bounded (plans, event types), so the cache is too.
+    """
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+        self._children: dict[tuple[str, ...], Counter] = {}
+
+    def __call__(self, *values: str) -> Counter:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self.counter.labels(*values)
+        return child

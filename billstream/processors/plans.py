@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from billstream.processors.config import ReducerConfig
 from billstream.processors.parsing import InvalidEvent, opt_int, opt_list, opt_mapping, opt_str
 
 
-@dataclass(frozen=True)
-class Pricing:
+class Pricing(NamedTuple):
     """What a subscription's items grant; `known` False means no price was in the map."""
 
     plan: str
@@ -21,42 +19,38 @@ class Pricing:
     known: bool
 
 
-@dataclass(frozen=True)
-class _Item:
-    price: str | None
-    plan: str | None
-    interval: str | None
-    period_end: int | None
+# One subscription item: (price, plan it maps to, interval, current_period_end).
+_Item = tuple[str | None, str | None, str | None, int | None]
 
 
 def _read_item(entry: object, config: ReducerConfig) -> _Item:
-    if not isinstance(entry, Mapping):
+    if type(entry) is not dict and not isinstance(entry, Mapping):
         raise InvalidEvent("bad_type", "items.data[]")
     price = opt_mapping(entry, "price")
     lookup_key, price_id = opt_str(price, "lookup_key"), opt_str(price, "id")
-    plan = None
-    for key in (lookup_key, price_id):
-        if key is not None and key in config.plan_map:
-            plan = config.plan_map[key]
-            break
-    return _Item(
-        price=lookup_key or price_id,
-        plan=plan,
-        interval=opt_str(opt_mapping(price, "recurring"), "interval"),
-        period_end=opt_int(entry, "current_period_end"),
-    )
+    plan = None if lookup_key is None else config.plan_map.get(lookup_key)
+    if plan is None and price_id is not None:
+        plan = config.plan_map.get(price_id)
+    interval = opt_str(opt_mapping(price, "recurring"), "interval")
+    return lookup_key or price_id, plan, interval, opt_int(entry, "current_period_end")
 
 
 def resolve_pricing(subscription: Mapping[str, Any], config: ReducerConfig) -> Pricing:
     """The plan granted by a subscription object's `items.data[]` (add-ons that map to no plan
     are ignored as long as one item maps)."""
     items = [_read_item(i, config) for i in opt_list(opt_mapping(subscription, "items"), "data")]
-    mapped = [i for i in items if i.plan is not None]
-    period_ends = [i.period_end for i in items if i.period_end is not None]
-    latest_end = max(period_ends) if period_ends else None
-    if not mapped:
-        first = items[0] if items else _Item(None, None, None, None)
-        return Pricing(config.default_plan, first.price, first.interval, latest_end, known=False)
-    best = max(mapped, key=lambda i: config.tier(i.plan))
-    end = best.period_end if best.period_end is not None else latest_end
-    return Pricing(best.plan or config.default_plan, best.price, best.interval, end, known=True)
+    best: _Item | None = None  # the first item of the highest tier
+    best_tier = -2
+    latest_end: int | None = None
+    for item in items:
+        _, plan, _, period_end = item
+        if plan is not None and (tier := config.tier(plan)) > best_tier:
+            best, best_tier = item, tier
+        if period_end is not None and (latest_end is None or period_end > latest_end):
+            latest_end = period_end
+    if best is None:
+        price, _, interval, _ = items[0] if items else (None, None, None, None)
+        return Pricing(config.default_plan, price, interval, latest_end, False)
+    price, plan, interval, period_end = best
+    end = period_end if period_end is not None else latest_end
+    return Pricing(plan or config.default_plan, price, interval, end, True)

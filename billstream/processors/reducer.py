@@ -40,6 +40,12 @@ SUBSCRIPTION_LABELS = frozenset(
 )
 
 
+# Effects are frozen values: one instance per label serves every event.
+_SUBSCRIPTION_EVENTS = {label: fx.SubscriptionEvent(label) for label in SUBSCRIPTION_LABELS}
+_OTHER_SUBSCRIPTION_EVENT = fx.SubscriptionEvent("other")
+_CHECKOUT_COMPLETED = fx.CheckoutCompleted()
+
+
 def _customer_deleted(
     state: CustomerState, event: Envelope, config: ReducerConfig, out: list[fx.Effect]
 ) -> None:
@@ -65,12 +71,12 @@ def apply(
         return state, [fx.Duplicate(envelope.id)]
     new = state.clone() if state is not None else CustomerState(routing_key(event))
     effects: list[fx.Effect] = []
-    if envelope.type.startswith(SUBSCRIPTION_PREFIX):
-        label = envelope.type if envelope.type in SUBSCRIPTION_LABELS else "other"
-        effects.append(fx.SubscriptionEvent(label))
-    elif envelope.type == "checkout.session.completed":
-        effects.append(fx.CheckoutCompleted())
-    rule = RULES.get(envelope.type)
+    event_type = envelope.type
+    if event_type.startswith(SUBSCRIPTION_PREFIX):
+        effects.append(_SUBSCRIPTION_EVENTS.get(event_type, _OTHER_SUBSCRIPTION_EVENT))
+    elif event_type == "checkout.session.completed":
+        effects.append(_CHECKOUT_COMPLETED)
+    rule = RULES.get(event_type)
     if rule is not None:
         rule(new, envelope, config, effects)
     _remember(new, envelope, config)
@@ -81,9 +87,11 @@ def apply(
 
 def _remember(state: CustomerState, event: Envelope, config: ReducerConfig) -> None:
     """Record the event id; forget ids and closed invoices past the retention horizon."""
-    state.seen[event.id] = event.created
-    state.newest_created = max(state.newest_created, event.created)
+    seen, created = state.seen, event.created
+    seen[event.id] = created
+    if created > state.newest_created:
+        state.newest_created = created
     horizon = state.newest_created - config.dedup_retention_seconds
-    if any(created < horizon for created in state.seen.values()):
-        state.seen = {i: c for i, c in state.seen.items() if c >= horizon}
+    if min(seen.values()) < horizon:
+        state.seen = {i: c for i, c in seen.items() if c >= horizon}
     prune_closed(state, horizon)

@@ -7,7 +7,7 @@ directly. Table values and the published account state are orjson bytes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -22,8 +22,7 @@ from billstream.tables.tables import decode_customer, encode_customer
 STATE_CACHE_SIZE = 20_000
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
+class Applied(NamedTuple):
     """What the agent must do for one record."""
 
     value: bytes | None  # table value to write; None for a duplicate of a customer never stored

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
 from billstream.processors.invoices import settle_subscription
@@ -17,7 +15,7 @@ from billstream.processors.parsing import (
 )
 from billstream.processors.plans import resolve_pricing
 from billstream.processors.statuses import ENDING, is_terminal
-from billstream.tables.state import CustomerState, SubscriptionState
+from billstream.tables.state import CustomerState, SubscriptionState, evolve
 
 DELETED = "customer.subscription.deleted"
 RULE_TYPES = frozenset(
@@ -76,11 +74,20 @@ def apply_subscription_event(
     if current is not None and not supersedes(incoming, current):
         out.append(fx.Stale(incoming.id))
         # A stale event still tells when the subscription ended (for invoice episodes).
-        record = replace(current, deleted=current.deleted or incoming.deleted, ended_at=ended_at)
+        record = with_ending(current, current.deleted or incoming.deleted, ended_at)
     else:
         if not price_known:
             out.append(fx.UnknownPrice(incoming.id, incoming.price))
         was_deleted = current is not None and current.deleted
-        record = replace(incoming, deleted=incoming.deleted or was_deleted, ended_at=ended_at)
+        record = with_ending(incoming, incoming.deleted or was_deleted, ended_at)
     state.subscriptions[record.id] = record
     settle_subscription(state, record.id, event.created, out)
+
+
+def with_ending(
+    record: SubscriptionState, deleted: bool, ended_at: int | None
+) -> SubscriptionState:
+    """`record` with these ending fields; `record` itself when it has them already."""
+    if record.deleted == deleted and record.ended_at == ended_at:
+        return record
+    return evolve(record, deleted=deleted, ended_at=ended_at)

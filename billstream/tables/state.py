@@ -7,12 +7,53 @@ change it caused (docs/state.md, "How state is computed").
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, TypeVar
 
 SCHEMA_VERSION = 1
 
+_Record = TypeVar("_Record")
 
+
+def evolve(record: _Record, **changes: Any) -> _Record:
+    """`dataclasses.replace` for a record, without its per-call field introspection (~2x)."""
+    return type(record)(**{**vars(record), **changes})
+
+
+def fast_init(cls: type[_Record]) -> type[_Record]:
+    """Give a frozen dataclass an `__init__` that fills the instance dict in one step.
+
+    The `__init__` dataclasses generates for a frozen class calls `object.__setattr__` once per
+    field (its own `__setattr__` raises), and that is most of the cost of building a record on
+    the reducer's hot path: ~3x this one's for AccountState's 13 fields. Same parameters and
+    defaults, same instance (fields in declaration order), still frozen afterwards. Plain fields
+    only: no default_factory, init=False, kw_only, nor __post_init__.
+    """
+    params, items, defaults = [], [], {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if not f.init or f.kw_only or f.default_factory is not MISSING:
+            raise TypeError(f"fast_init: {cls.__name__}.{f.name} is not a plain field")
+        if f.default is MISSING:
+            params.append(f.name)
+        else:
+            defaults[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        items.append(f"{f.name!r}: {f.name}")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"fast_init: {cls.__name__} has a __post_init__")
+    source = (
+        f"def __init__(self, {', '.join(params)}):\n"
+        f"    self.__dict__.update({{{', '.join(items)}}})\n"
+    )
+    namespace: dict[str, Any] = dict(defaults)
+    exec(source, namespace)  # noqa: S102 (generated from the field names, as dataclasses does)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
+
+
+@fast_init
 @dataclass(frozen=True)
 class AccountState:
     """The contract's account-state fields as last published (DESIGN.md, "Account state")."""
@@ -32,6 +73,7 @@ class AccountState:
     updated_at: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True)
 class SubscriptionState:
     """One subscription as of its last applied event; kept after deletion as a tombstone."""
@@ -51,6 +93,7 @@ class SubscriptionState:
     ended_at: int | None = None
 
 
+@fast_init
 @dataclass(frozen=True)
 class InvoiceState:
     """The dunning/SCA episodes of one invoice; `outcome` set means closed for good."""
@@ -68,7 +111,7 @@ class InvoiceState:
         return self.dunning_since is not None or self.sca_since is not None
 
 
-@dataclass
+@dataclass(slots=True)
 class CustomerState:
     """Everything the reducer knows about one customer; `apply` returns a new one."""
 
@@ -82,18 +125,23 @@ class CustomerState:
 
     def clone(self) -> CustomerState:
         """A copy safe to change: records are frozen, so copying the containers suffices."""
-        return replace(
-            self,
-            subscriptions=dict(self.subscriptions),
-            invoices=dict(self.invoices),
-            seen=dict(self.seen),
+        return CustomerState(
+            self.customer_id,
+            self.account,
+            self.subscriptions.copy(),
+            self.invoices.copy(),
+            self.seen.copy(),
+            self.newest_created,
+            self.deleted,
         )
 
     def account_view(self) -> dict[str, Any] | None:
         """The account-state JSON object of the contract, or None before the first change."""
         if self.account is None:
             return None
-        return {"customer_id": self.customer_id, **asdict(self.account)}
+        # A frozen record's __dict__ is its fields in declaration order (all set by __init__):
+        # the same object as asdict's, which deep-copies and costs ~20x more.
+        return {"customer_id": self.customer_id, **vars(self.account)}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe and stable (sorted ids), for the table's value serializer."""

@@ -9,6 +9,7 @@ bytes instead of Python objects.
 from __future__ import annotations
 
 import asyncio
+from operator import attrgetter
 from typing import Any, cast
 
 import faust
@@ -43,6 +44,9 @@ def decode_state(value: bytes | None) -> dict[str, Any] | None:
     return decoded
 
 
+BY_ID = attrgetter("id")  # records sort by id: their order in the table value
+
+
 def encode_customer(state: CustomerState) -> bytes:
     """`encode_state(state.to_dict())`, without `dataclasses.asdict` (the per-event hot path).
 
@@ -54,8 +58,8 @@ def encode_customer(state: CustomerState) -> bytes:
             "schema": SCHEMA_VERSION,
             "customer_id": state.customer_id,
             "account": state.account,
-            "subscriptions": [state.subscriptions[i] for i in sorted(state.subscriptions)],
-            "invoices": [state.invoices[i] for i in sorted(state.invoices)],
+            "subscriptions": sorted(state.subscriptions.values(), key=BY_ID),
+            "invoices": sorted(state.invoices.values(), key=BY_ID),
             "seen": state.seen,
             "newest_created": state.newest_created,
             "deleted": state.deleted,

@@ -1,4 +1,5 @@
-"""A Faust consumer that never commits past a record it did not process, and un-sticks itself.
+"""A Faust consumer that never commits past a record it did not process, un-sticks itself, and
+fetches without idling (PromptConsumerThread).
 
 faust-streaming 0.15.3 records processed ("acked") offsets per partition and commits the
 contiguous run that follows the committed offset. Its bookkeeping has holes that matter for
@@ -21,12 +22,14 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from faust.transport.drivers.aiokafka import Consumer
+from aiokafka import AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from faust.types import TP
 from mode import Service
 
 STUCK_AFTER = 10.0  # seconds a head gap may last before the partition is fetched again
 CHECK_EVERY = 2.0
+FETCH_MAX_WAIT_MS = 100  # how long the broker may hold a fetch for partitions with no new data
 
 
 def gap_covers(intervals: Iterable[Any], start: int, end: int) -> bool:
@@ -37,12 +40,33 @@ def gap_covers(intervals: Iterable[Any], start: int, end: int) -> bool:
     return len(covered) == end - start
 
 
+class PromptConsumerThread(AIOKafkaConsumerThread):
+    """Faust's consumer thread, with fetches the broker holds 100 ms instead of 1.5 s.
+
+    faust-streaming builds the aiokafka consumer with `fetch_max_wait_ms=1500`, fixed. aiokafka
+    keeps one fetch in flight per broker and leaves partitions with unconsumed records out of
+    it, so while the worker works through a batch the next fetch asks only for the partitions
+    that are caught up, and the broker holds it the full 1.5 s; the drained partitions cannot
+    be fetched meanwhile. The worker sat idle ~75 % of the time on a backlog (bench/worker.py:
+    2,100 → 6,300 records/s) and each partition's records waited up to 1.5 s longer live.
+    Idle cost: ten empty fetches a second.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
+        consumer: AIOKafkaConsumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by start(), which builds the fetcher
+        return consumer
+
+
 class GuardedConsumer(Consumer):
     """Faust's aiokafka consumer with strict commit bookkeeping."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._gap_since: dict[TP, tuple[int, float]] = {}  # partition -> (committed, first seen)
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return PromptConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def _new_offset(self, tp: TP) -> int | None:
         acked = self._acked[tp]

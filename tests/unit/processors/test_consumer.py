@@ -13,7 +13,7 @@ from faust.types import TP
 from faust.types.tuples import Message
 
 from billstream.processors.app import create_faust_app
-from billstream.processors.consumer import STUCK_AFTER, GuardedConsumer
+from billstream.processors.consumer import FETCH_MAX_WAIT_MS, STUCK_AFTER, GuardedConsumer
 from billstream.topics import STRIPE_EVENTS
 from tests.conftest import SettingsFactory
 
@@ -115,3 +115,15 @@ async def test_a_gap_closed_by_processing_is_forgotten(consumer: GuardedConsumer
 
     assert consumer._new_offset(tp) == 102
     assert tp not in consumer._gap_since
+
+
+async def test_the_broker_holds_a_fetch_briefly_not_faust_s_fixed_1500_ms(
+    consumer: GuardedConsumer,
+) -> None:
+    aiokafka_consumer = consumer._thread._create_worker_consumer(consumer.transport)
+    try:
+        # aiokafka's start() builds its fetcher from this attribute.
+        assert aiokafka_consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS
+        assert FETCH_MAX_WAIT_MS < 1500
+    finally:
+        await aiokafka_consumer.stop()

@@ -31,17 +31,17 @@ log = logging.getLogger(__name__)
 
 
 class Producer(Protocol):
-    """Faust's producer interface (`app.producer`): returns the delivery future."""
+    """`app.producer` (processors/producer.py): queues a record; a failure fails the next flush."""
 
-    async def send(
+    async def produce(
         self,
         topic: str,
         key: bytes | None,
         value: bytes | None,
-        partition: int | None,
-        timestamp: float | None,
-        headers: Any,
-    ) -> Any: ...
+        *,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None: ...
 
 
 class App(Protocol):
@@ -107,14 +107,14 @@ class EventProcessor:
             await self.table.set(key, applied.value, partition)
             self.states.keep(key, applied)
         if applied.output is not None:
-            await self.app.producer.send(self.output_topic, key, applied.output, None, None, None)
+            await self.app.producer.produce(self.output_topic, key, applied.output)
         self.metrics.record(applied.effects)
 
     async def _dead_letter(
         self, record: Record, headers: list[tuple[str, bytes]], reason: str
     ) -> None:
         dead = dlq_headers(headers, reason)
-        await self.app.producer.send(self.dlq_topic, record.key, record.value, None, None, dead)
+        await self.app.producer.produce(self.dlq_topic, record.key, record.value, headers=dead)
         self.metrics.dlq.labels(reason=reason).inc()
 
     def _observe_lag(self, headers: list[tuple[str, bytes]]) -> None:

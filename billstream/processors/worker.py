@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from billstream.processors.app import create_faust_app
 from billstream.processors.config import ReducerConfig
 from billstream.processors.direct import DirectConsumer
-from billstream.processors.handler import EventProcessor
+from billstream.processors.handler import App, EventProcessor
 from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.probes import add_probe_pages
 from billstream.processors.reconcile import register_reconcile_timer
@@ -57,7 +57,7 @@ def build_worker(
     source = raw_topic(app, settings.topic(STRIPE_EVENTS))
     processor = EventProcessor(
         table=TableWriter(table),
-        app=app,
+        app=cast(App, app),  # its producer is a LibrdkafkaProducer (app.py), which has `produce`
         output_topic=settings.topic(ACCOUNT_STATE),
         dlq_topic=settings.topic(STRIPE_EVENTS_DLQ),
         metrics=metrics,

@@ -8,9 +8,9 @@ bytes instead of Python objects.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from operator import attrgetter
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import faust
 import orjson
@@ -99,6 +99,16 @@ def customer_state_table(app: faust.App, partitions: int) -> TableT[bytes, bytes
     )
 
 
+class ChangelogProducer(Protocol):
+    """The worker's producer (processors/producer.py): queues records, reports deliveries."""
+
+    def on_delivery(self, topic: str, listener: Callable[[int, int], None]) -> None: ...
+
+    async def produce(
+        self, topic: str, key: bytes, value: bytes, *, partition: int | None = None
+    ) -> None: ...
+
+
 class TableWriter:
     """Reads and writes `table` like Faust's Table, minus the buffered hop per changelog record.
 
@@ -111,6 +121,7 @@ class TableWriter:
     def __init__(self, table: TableT[bytes, bytes]) -> None:
         self.table = table
         self.changelog = table.changelog_topic.get_topic_name()
+        self._producer: ChangelogProducer | None = None
 
     def get(self, key: bytes, partition: int) -> bytes | None:
         """The value of `key`, stored in `partition` (co-partitioned with its source record)."""
@@ -132,13 +143,13 @@ class TableWriter:
             store._db_for_partition(partition).put(key, value)
         else:
             store[key] = value
-        producer = self.table.app.producer
-        delivery = await producer.send(self.changelog, key, value, partition, None, None)
-        cast(asyncio.Future[Any], delivery).add_done_callback(self._delivered)
+        producer = cast(ChangelogProducer, self.table.app.producer)
+        if producer is not self._producer:  # the app creates its producer when first used
+            producer.on_delivery(self.changelog, self._persisted)
+            self._producer = producer
+        # A record that fails to arrive fails the producer's next flush, hence the commit.
+        await producer.produce(self.changelog, key, value, partition=partition)
 
-    def _delivered(self, delivery: asyncio.Future[Any]) -> None:
-        if delivery.cancelled() or delivery.exception() is not None:
-            return  # the producer's flush fails the next commit (processors/producer.py)
-        metadata = delivery.result()
+    def _persisted(self, partition: int, offset: int) -> None:
         store = cast(StoreT[bytes, bytes], self.table.data)
-        store.set_persisted_offset(TP(metadata.topic, metadata.partition), metadata.offset)
+        store.set_persisted_offset(TP(self.changelog, partition), offset)

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -35,15 +34,15 @@ class FakeProducer:
 
     sent: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    async def send(
-        self, topic: str, key: Any, value: Any, partition: Any, timestamp: Any, headers: Any
-    ) -> asyncio.Future[Any]:
+    def on_delivery(self, topic: str, listener: Any) -> None:
+        pass  # every record is delivered; only a durable store keeps changelog offsets
+
+    async def produce(
+        self, topic: str, key: Any, value: Any, *, partition: Any = None, headers: Any = None
+    ) -> None:
         self.sent.setdefault(topic, []).append(
             {"key": key, "value": value, "partition": partition, "headers": headers}
         )
-        delivery = asyncio.get_running_loop().create_future()
-        delivery.set_result(SimpleNamespace(topic=topic, partition=partition or 0, offset=0))
-        return delivery
 
 
 @pytest.fixture

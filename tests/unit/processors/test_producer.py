@@ -110,3 +110,62 @@ async def test_a_record_librdkafka_cannot_deliver_fails_its_future_and_the_flush
         producer._rdkafka = None
         if producer._poller is not None:
             producer._poller.cancel()
+
+
+async def test_a_produced_record_librdkafka_cannot_deliver_fails_the_flush(
+    make_settings: SettingsFactory,
+) -> None:
+    app = create_faust_app(make_settings(), producer_request_timeout=0.3)
+    app.loop = asyncio.get_running_loop()
+    producer = app.producer
+    assert isinstance(producer, LibrdkafkaProducer)
+    delivered: list[tuple[int, int]] = []
+    producer.on_delivery("t", lambda partition, offset: delivered.append((partition, offset)))
+    producer._rdkafka = Producer(
+        librdkafka_config(app.conf) | {"bootstrap.servers": f"127.0.0.1:{free_port()}"}
+    )
+    try:
+        await producer.produce("t", b"key", b"value", partition=1, headers=[("h", b"v")])
+
+        with pytest.raises(ProducerSendError, match="not delivered"):
+            await producer.flush()
+        assert delivered == []  # a listener hears only of acknowledged records
+    finally:
+        producer._rdkafka = None
+        if producer._poller is not None:
+            producer._poller.cancel()
+
+
+@dataclass
+class Report:
+    """What librdkafka hands a delivery callback for an acknowledged record."""
+
+    _topic: str
+    _partition: int
+    _offset: int
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+
+async def test_acknowledged_records_reach_their_topic_s_listener_only(
+    make_settings: SettingsFactory,
+) -> None:
+    app = create_faust_app(make_settings())
+    app.loop = asyncio.get_running_loop()
+    producer = app.producer
+    assert isinstance(producer, LibrdkafkaProducer)
+    heard: list[tuple[int, int]] = []
+    producer.on_delivery("changelog", lambda partition, offset: heard.append((partition, offset)))
+
+    producer._report(None, Report("changelog", 2, 41))
+    producer._report(None, Report("account-state", 0, 7))
+
+    assert heard == [(2, 41)]
+    await producer.flush()  # nothing failed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 
 import faust
 import uvloop
@@ -16,6 +17,22 @@ import uvloop
 from billstream.processors.worker import build_worker
 from billstream.settings import Settings
 from billstream.topics import ensure_topics
+
+# Python's defaults but a full collection at most every 100 second-generation ones, not 10.
+GC_THRESHOLDS = (700, 10, 100)
+
+
+def tune_gc() -> None:
+    """Keep the collector off the per-record path.
+
+    Each record allocates ~100 short-lived objects (the parsed event), so collections run
+    often, and every full one walked everything the worker ever built (Faust, aiokafka, the
+    state cache): 6-7 % of its time on a backlog (bench/worker.py, gc callbacks). Objects that
+    exist once the worker is built are frozen out of collection and full collections are rarer:
+    ~2.7 %. The state holds no reference cycles, so little waits for the rarer collections.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -25,6 +42,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings))
     worker = build_worker(settings)
+    tune_gc()
     faust_worker = faust.Worker(
         worker.app,
         loop=loop,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from operator import attrgetter
 
 from billstream.processors import effects as fx
@@ -33,19 +34,10 @@ def describing_subscription(
 
 
 # The account fields the rules derive, in AccountState's order; the stamps that follow them
-# (version, updated_by_event, updated_by_event_type, updated_at) change only when these do.
+# change only when these do.
+STAMPS = ("version", "updated_by_event", "updated_by_event_type", "updated_at")
 Derived = tuple[str, str | None, str | None, str | None, str, bool, str | None, int | None, bool]
-DERIVED_FIELDS = (
-    "plan",
-    "interval",
-    "subscription_id",
-    "subscription_status",
-    "payment_state",
-    "cancel_at_period_end",
-    "pending_plan",
-    "current_period_end",
-    "deleted",
-)
+DERIVED_FIELDS = tuple(f.name for f in fields(AccountState) if f.name not in STAMPS)
 derived_fields: Callable[[AccountState], Derived] = attrgetter(*DERIVED_FIELDS)
 
 

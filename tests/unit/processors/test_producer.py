@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -88,52 +89,46 @@ def test_librdkafka_keeps_fausts_durability_and_batching_settings(
     assert config["partitioner"] == "murmur2_random"  # the partitioner aiokafka and Java use
 
 
-async def test_a_record_librdkafka_cannot_deliver_fails_its_future_and_the_flush(
-    make_settings: SettingsFactory,
-) -> None:
+@pytest.fixture
+async def unreachable(make_settings: SettingsFactory) -> AsyncIterator[LibrdkafkaProducer]:
+    """The worker's producer with librdkafka pointed at a port no broker listens on: it gives up
+    on each record after message.timeout.ms (0.3 s here)."""
     app = create_faust_app(make_settings(), producer_request_timeout=0.3)
     app.loop = asyncio.get_running_loop()
     producer = app.producer
     assert isinstance(producer, LibrdkafkaProducer)
-    # No broker listens on this port: librdkafka gives up after message.timeout.ms.
     producer._rdkafka = Producer(
         librdkafka_config(app.conf) | {"bootstrap.servers": f"127.0.0.1:{free_port()}"}
     )
     try:
-        delivery = await producer.send("t", b"key", b"value", 0, None, None)
-
-        with pytest.raises(ProducerSendError, match="not delivered"):
-            await producer.flush()
-        assert delivery.done()
-        assert isinstance(delivery.exception(), ProducerSendError)
+        yield producer
     finally:
         producer._rdkafka = None
         if producer._poller is not None:
             producer._poller.cancel()
+
+
+async def test_a_record_librdkafka_cannot_deliver_fails_its_future_and_the_flush(
+    unreachable: LibrdkafkaProducer,
+) -> None:
+    delivery = await unreachable.send("t", b"key", b"value", 0, None, None)
+
+    with pytest.raises(ProducerSendError, match="not delivered"):
+        await unreachable.flush()
+    assert delivery.done()
+    assert isinstance(delivery.exception(), ProducerSendError)
 
 
 async def test_a_produced_record_librdkafka_cannot_deliver_fails_the_flush(
-    make_settings: SettingsFactory,
+    unreachable: LibrdkafkaProducer,
 ) -> None:
-    app = create_faust_app(make_settings(), producer_request_timeout=0.3)
-    app.loop = asyncio.get_running_loop()
-    producer = app.producer
-    assert isinstance(producer, LibrdkafkaProducer)
     delivered: list[tuple[int, int]] = []
-    producer.on_delivery("t", lambda partition, offset: delivered.append((partition, offset)))
-    producer._rdkafka = Producer(
-        librdkafka_config(app.conf) | {"bootstrap.servers": f"127.0.0.1:{free_port()}"}
-    )
-    try:
-        await producer.produce("t", b"key", b"value", partition=1, headers=[("h", b"v")])
+    unreachable.on_delivery("t", lambda partition, offset: delivered.append((partition, offset)))
+    await unreachable.produce("t", b"key", b"value", partition=1, headers=[("h", b"v")])
 
-        with pytest.raises(ProducerSendError, match="not delivered"):
-            await producer.flush()
-        assert delivered == []  # a listener hears only of acknowledged records
-    finally:
-        producer._rdkafka = None
-        if producer._poller is not None:
-            producer._poller.cancel()
+    with pytest.raises(ProducerSendError, match="not delivered"):
+        await unreachable.flush()
+    assert delivered == []  # a listener hears only of acknowledged records
 
 
 @dataclass

@@ -10,8 +10,9 @@ without a handler still take Faust's own path.
 
 Offsets keep Faust's bookkeeping: a record is tracked when it is taken from the batch and acked
 after its handler returned; GuardedConsumer commits only contiguous acked runs. During a
-rebalance (flow suspended, or a new generation) no further record is handed over: those records
-stay unacked and the partition's next owner fetches them again from the committed offset.
+rebalance (flow suspended, or a generation other than the batch's) no further record is handed
+over: those records stay unacked and the partition's next owner fetches them again from the
+committed offset.
 Faust's revocation waits for tracked records, so a record being handled finishes first.
 """
 
@@ -57,8 +58,19 @@ class DirectConsumer(GuardedConsumer):
                 raise
 
     async def deliver(self, batch: list[Message]) -> None:
-        """Hand `batch` over in order; stop at the first sign of a rebalance."""
-        generation = self.app.consumer_generation_id
+        """Hand `batch` over in order; stop at the first sign of a rebalance.
+
+        The generation is the one the batch was fetched in, not the current one: a batch
+        fetched before a rebalance may be delivered after it, when the partitions were sought
+        again (recovery seeks changelog partitions back). Handing it over then would move read
+        offsets past records the seek asked for, and those would be dropped as already seen:
+        recovery would wait for them forever (our two-worker takeover test hit it).
+        """
+        if not batch:
+            return
+        generation = batch[0].generation_id  # one fetch: one generation
+        if self._rebalancing(generation):
+            return
         for index, message in enumerate(await self._unseen(batch)):
             if self._rebalancing(generation):
                 return  # the rest is not tracked, not acked: fetched again after the rebalance
@@ -108,7 +120,7 @@ class DirectConsumer(GuardedConsumer):
                 total += max(0, highwater - (read + 1))
         return total
 
-    def _rebalancing(self, generation: int) -> bool:
+    def _rebalancing(self, generation: int | None) -> bool:
         return (
             not self.flow_active
             or self.suspend_flow.is_set()

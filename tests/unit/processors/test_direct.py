@@ -107,6 +107,32 @@ async def test_a_new_generation_stops_the_hand_over(app: BillstreamFaustApp) -> 
     assert not consumer._unacked_messages
 
 
+@pytest.mark.parametrize("topic", [TOPIC, "t.changelog"])
+async def test_a_batch_fetched_before_a_rebalance_is_not_handed_over_after_it(
+    app: BillstreamFaustApp, topic: str
+) -> None:
+    consumer = consumer_of(app)
+    handler = Recorder(consumer)
+    app.source_handlers[TOPIC] = handler
+    delivered: list[Message] = []
+
+    async def faust_callback(message: Message) -> None:
+        delivered.append(message)
+
+    consumer.callback = faust_callback
+    stale = batch(app, [40, 41, 42], topic=topic)
+    app.consumer_generation_id += 1  # the rebalance completed; recovery sought back to 0
+    tp = TP(topic, 0)
+    consumer._read_offset.pop(tp, None)
+
+    await consumer.deliver(stale)
+
+    assert handler.handled == []
+    assert delivered == []
+    assert consumer._read_offset[tp] is None  # records from 0 on are still taken
+    assert not consumer._gap[tp]
+
+
 async def test_records_already_handed_over_are_skipped_and_holes_are_recorded_as_gaps(
     app: BillstreamFaustApp,
 ) -> None:

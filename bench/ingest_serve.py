@@ -1,11 +1,13 @@
-"""One server of the ingest benchmark: `bare`, `ingest` (librdkafka) or `ingest-aiokafka`.
+"""One server of the ingest benchmark: `bare`, `bare-asyncio`, `ingest` or `ingest-aiokafka`.
 
 `bare` is the baseline: an aiohttp handler that reads the body and answers 200, with no
 verification and no Kafka, served exactly like ingest (`billstream.ingest.main.serve`: same
-runner, no access log, gc.freeze, the same event loop). `--loop asyncio` serves any of them on
-asyncio's own loop instead of ingest's (uvloop), to measure what the loop is worth. The first
-line on stdout names the loop actually running (`loop <module>.<class>`). Every server also
-runs a loop-lag probe (a 5 ms timer, `GET /bench/loop-lag`).
+runner, no access log, gc.freeze, the same event loop). `bare-asyncio` is the same handler on
+asyncio's own loop, as a plain aiohttp app runs (the issue's reference figure of ~19k req/s).
+`--loop asyncio` serves any of them on asyncio's own loop instead of ingest's (uvloop), to
+measure what the loop is worth. The first line on stdout names the loop actually running
+(`loop <module>.<class>`). Every server also runs a loop-lag probe (a 5 ms timer,
+`GET /bench/loop-lag`).
 """
 
 from __future__ import annotations
@@ -80,12 +82,12 @@ class LoopLag:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("kind", choices=["bare", "ingest", "ingest-aiokafka"])
+    parser.add_argument("kind", choices=["bare", "bare-asyncio", "ingest", "ingest-aiokafka"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--loop", choices=["ingest", "asyncio"], default="ingest")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    if args.kind == "bare":
+    if args.kind in ("bare", "bare-asyncio"):
         app = bare_app()
     else:
         settings = load_settings()
@@ -99,7 +101,8 @@ def main() -> None:
     lag = LoopLag()
     app.on_startup.append(lag.start)
     app.router.add_get("/bench/loop-lag", lag.read)
-    loop_factory = asyncio.new_event_loop if args.loop == "asyncio" else ingest_main.new_event_loop
+    on_asyncio = args.loop == "asyncio" or args.kind == "bare-asyncio"
+    loop_factory = asyncio.new_event_loop if on_asyncio else ingest_main.new_event_loop
     ingest_main.serve(app, args.port, host="127.0.0.1", loop_factory=loop_factory)
 
 

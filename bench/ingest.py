@@ -260,12 +260,12 @@ def warm_broker(args: argparse.Namespace, corpus: list[bytes], run_id: str) -> i
 def sweep(
     server: subprocess.Popen[str], port: int, requests_file: Path, args: argparse.Namespace
 ) -> tuple[dict[str, Any], dict[int, dict[str, Any]], int]:
-    """wrk at every connection count: (the peak's result, every count's, requests sent).
+    """wrk at every connection count: (the peak's result, every count's, 2xx answers in all).
 
     The event loop runs on the main thread (tid == pid): its CPU per request is what caps one
     process; the whole process adds librdkafka's threads."""
     levels: dict[int, dict[str, Any]] = {}
-    sent = 0
+    answered_2xx = 0
     for connections in args.connections:
         before = cpu_seconds(server.pid), cpu_seconds(server.pid, server.pid), time.monotonic()
         result = run_wrk(port, requests_file, args.duration, connections)
@@ -275,9 +275,9 @@ def sweep(
         result["loop_utilisation"] = round((after[1] - before[1]) / (after[2] - before[2]), 2)
         result["connections"] = connections
         levels[connections] = result
-        sent += result["requests"] - result["non_2xx"]
+        answered_2xx += result["requests"] - result["non_2xx"]
     peak = max(levels.values(), key=lambda level: float(level["rps"]))
-    return dict(peak), levels, sent
+    return dict(peak), levels, answered_2xx
 
 
 def measure(
@@ -336,12 +336,12 @@ def report(rounds: list[dict[str, dict[str, Any]]], args: argparse.Namespace) ->
                 f"{fixed['p50_ms']:.2f} / {fixed['p99_ms']:.2f}  {fixed['statuses']}  "
                 f"{r['loop']}"
             )
-            sweep = ", ".join(
+            by_level = ", ".join(
                 f"{c}: {level['rps']:.0f}/s {level['loop_cpu_us_per_request']:.0f} us "
                 f"u{level['loop_utilisation']:.2f}"
                 for c, level in r["levels"].items()
             )
-            print(f"{'':<20}by connections: {sweep}")
+            print(f"{'':<20}by connections: {by_level}")
             lag = fixed["loop_lag"]
             publish = fixed.get("publish_p99_le_ms")
             print(

@@ -10,16 +10,21 @@ crash safety (the SIGKILL test hit the second one about once in ten restarts):
   fills: the partition stops committing forever (faust #596). Here the main cause was that
   aiokafka's seek_to_committed does not move a partition that has no commit yet: records
   fetched during recovery were dropped and never fetched again;
-- records fetched before a rebalance and skipped after it are acked without being processed.
+- records fetched before a rebalance and skipped after it are acked without being processed;
+- records drained from aiokafka while the flow is stopped are dropped by `getmany` with the
+  position already past them: for a changelog partition that recovery had just sought back,
+  recovery then waits forever for records that are never fetched again (our two-worker
+  takeover test hit it about once in six runs when a worker joined a running one).
 Here a head gap blocks the commit (a replay is harmless: state is idempotent), a gap that
 outlives `STUCK_AFTER` seconds re-seeks the partition to its committed offset so the missing
-records are fetched again, and acks of a previous generation are ignored.
+records are fetched again, acks of a previous generation are ignored, and records drained
+while the flow is stopped are fetched again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -109,6 +114,38 @@ class GuardedConsumer(Consumer):
             for tp in unknown:
                 self._committed_offset[tp] = earliest[tp]
             await self.seek_wait({tp: earliest[tp] for tp in unknown})
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:
+        records, active_partitions = await super()._wait_next_records(timeout)
+        if records and not self.flow_active:  # getmany will drop them: fetch them again
+            self.refetch_dropped(records)
+        return records, active_partitions
+
+    def refetch_dropped(self, records: Mapping[Any, Sequence[Any]]) -> list[TP]:
+        """Seek each partition back to the first of its `records`, which Faust's getmany is about
+        to drop, unless a seek moved the partition since they were drained (that seek wins)."""
+        refetched = []
+        for tp, batch in records.items():
+            if batch and self._fetch_position(tp) == batch[-1].offset + 1:
+                self.log.info(
+                    "partition %s: %d records fetched while the flow was stopped; "
+                    "fetching them again from offset %s",
+                    tp,
+                    len(batch),
+                    batch[0].offset,
+                )
+                self._thread.seek(tp, batch[0].offset)
+                refetched.append(tp)
+        return refetched
+
+    def _fetch_position(self, tp: TP) -> int | None:
+        """aiokafka's next fetch offset for `tp` (None if unassigned or not yet known)."""
+        consumer = self._thread._consumer
+        subscription = consumer._subscription.subscription if consumer is not None else None
+        if subscription is None or tp not in subscription.assignment.tps:
+            return None
+        position: int | None = subscription.assignment.state_value(tp)._position
+        return position
 
     @Service.task
     async def _refetch_stuck_partitions(self) -> None:

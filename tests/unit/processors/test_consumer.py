@@ -9,6 +9,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from faust.transport.drivers.aiokafka import Consumer
 from faust.types import TP
 from faust.types.tuples import Message
 
@@ -127,3 +128,52 @@ async def test_the_broker_holds_a_fetch_briefly_not_faust_s_fixed_1500_ms(
         assert FETCH_MAX_WAIT_MS < 1500
     finally:
         await aiokafka_consumer.stop()
+
+
+class _Record:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+def fetched(offsets: range) -> list[Any]:
+    return [_Record(offset) for offset in offsets]
+
+
+@pytest.fixture
+def seeks(consumer: GuardedConsumer, monkeypatch: pytest.MonkeyPatch) -> list[tuple[TP, int]]:
+    done: list[tuple[TP, int]] = []
+    monkeypatch.setattr(consumer._thread, "seek", lambda tp, offset: done.append((tp, offset)))
+    return done
+
+
+async def test_records_drained_while_the_flow_is_stopped_are_fetched_again(
+    consumer: GuardedConsumer, monkeypatch: pytest.MonkeyPatch, seeks: list[tuple[TP, int]]
+) -> None:
+    changelog, sought_since, source = TP("changelog", 1), TP("changelog", 2), TP(STRIPE_EVENTS, 0)
+    positions = {changelog: 40, sought_since: 0, source: 8}  # aiokafka's next fetch offsets
+    monkeypatch.setattr(consumer, "_fetch_position", positions.get)
+    drained = {changelog: fetched(range(0, 40)), sought_since: fetched(range(300, 310))}
+    drained[source] = fetched(range(5, 8))
+
+    async def wait_next_records(self: Any, timeout: float) -> tuple[Any, Any]:
+        return drained, set(drained)
+
+    monkeypatch.setattr(Consumer, "_wait_next_records", wait_next_records)
+    consumer.flow_active = True
+    assert await consumer._wait_next_records(1.0) == (drained, set(drained))
+    assert seeks == []  # delivered by getmany: nothing to fetch again
+
+    consumer.flow_active = False  # a rebalance or recovery stopped the flow meanwhile
+    await consumer._wait_next_records(1.0)
+
+    # Back to the first drained record; a partition sought elsewhere since keeps that seek
+    # (recovery rewinding a changelog must win over records drained before it).
+    assert seeks == [(changelog, 0), (source, 5)]
+
+
+def test_an_empty_or_unassigned_partition_is_not_sought(
+    consumer: GuardedConsumer, monkeypatch: pytest.MonkeyPatch, seeks: list[tuple[TP, int]]
+) -> None:
+    monkeypatch.setattr(consumer, "_fetch_position", lambda tp: None)
+    assert consumer.refetch_dropped({TP("changelog", 0): fetched(range(3)), TP("t", 1): []}) == []
+    assert seeks == []

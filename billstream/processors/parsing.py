@@ -11,6 +11,16 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from billstream.limits import (
+    ID_MAX_CHARS,
+    INT64_MAX,
+    INT64_MIN,
+    OUT_OF_RANGE,
+    TEXT_MAX_CHARS,
+    LimitExceeded,
+    check_text,
+)
+
 
 class InvalidEvent(ValueError):
     """The event cannot be applied; `reason` is one of a few fixed labels."""
@@ -42,19 +52,23 @@ class Envelope(NamedTuple):
 
 
 def read_envelope(event: object) -> Envelope:
-    """Validate the event's envelope: `id`, `type`, `created`, `data.object`."""
-    # Fast path for what parse_event returns: plain dicts, every field well-typed. Anything
-    # else takes the checks below, which raise the reason for the first field that fails.
+    """Validate the event's envelope: `id`, `type`, `created`, `data.object`, within limits."""
+    # Fast path for what parse_event returns: plain dicts, every field well-typed and within the
+    # contract's limits. Anything else takes the checks below, which raise the reason for the
+    # first field that fails.
     if type(event) is dict:
         event_id, event_type, created = event.get("id"), event.get("type"), event.get("created")
         data = event.get("data")
         obj = data.get("object") if type(data) is dict else None
         if (
             type(event_id) is str
-            and event_id
+            and 0 < len(event_id) <= ID_MAX_CHARS
+            and "\x00" not in event_id
             and type(event_type) is str
-            and event_type
+            and 0 < len(event_type) <= TEXT_MAX_CHARS
+            and "\x00" not in event_type
             and type(created) is int
+            and INT64_MIN <= created <= INT64_MAX
             and type(obj) is dict
         ):
             return Envelope(event_id, event_type, created, obj)
@@ -65,12 +79,20 @@ def _checked_envelope(event: object) -> Envelope:
     if not isinstance(event, Mapping):
         raise InvalidEvent("not_object")
     data = req_mapping(event, "data")
-    return Envelope(
+    envelope = Envelope(
         id=req_str(event, "id"),
         type=req_str(event, "type"),
         created=req_int(event, "created"),
         obj=req_mapping(data, "object"),
     )
+    try:
+        check_text("id", envelope.id, ID_MAX_CHARS)
+        check_text("type", envelope.type, TEXT_MAX_CHARS)
+    except LimitExceeded as error:
+        raise InvalidEvent(error.reason, error.field) from None
+    if not INT64_MIN <= envelope.created <= INT64_MAX:
+        raise InvalidEvent(OUT_OF_RANGE, "created")
+    return envelope
 
 
 def _get(obj: Mapping[str, Any], key: str) -> Any:

@@ -11,9 +11,10 @@ from typing import NamedTuple
 
 import orjson
 
+from billstream.limits import LimitExceeded, check_account
 from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
-from billstream.processors.parsing import parse_event
+from billstream.processors.parsing import InvalidEvent, parse_event
 from billstream.processors.reducer import apply
 from billstream.tables.state import CustomerState
 from billstream.tables.tables import decode_customer, encode_customer
@@ -66,7 +67,11 @@ def apply_record(
     config: ReducerConfig,
     state: CustomerState | None = None,
 ) -> Applied:
-    """Parse and fold one record (`state`: `previous` decoded, if known); InvalidEvent if poison."""
+    """Parse and fold one record (`state`: `previous` decoded, if known); InvalidEvent if poison.
+
+    Poison includes an event whose account state the contract cannot carry (billstream.limits):
+    it is refused here, before anything is stored, so it never reaches billing.account-state.
+    """
     event = parse_event(raw)
     if state is None:
         state = decode_customer(previous)
@@ -81,5 +86,9 @@ def apply_record(
     output = None
     for effect in effects:
         if isinstance(effect, fx.AccountChanged):
+            try:
+                check_account(effect.account)
+            except LimitExceeded as error:
+                raise InvalidEvent(error.reason, error.field) from None
             output = orjson.dumps(effect.account)
     return Applied(encode_customer(new), output, effects, new)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import orjson
+import pytest
 
 from billstream.processors import effects as fx
+from billstream.processors.parsing import InvalidEvent
 from billstream.processors.steps import StateCache, apply_record
 from billstream.tables.tables import decode_customer
 from tests.unit.processors import factories as f
@@ -73,3 +77,41 @@ def test_folding_from_a_cached_state_leaves_it_untouched() -> None:
     apply_record(first.value, created(200), CONFIG, first.state)
 
     assert first.state.to_dict() == snapshot
+
+
+def poison_reason(raw: bytes) -> str:
+    with pytest.raises(InvalidEvent) as raised:
+        apply_record(None, raw, CONFIG)
+    return raised.value.reason
+
+
+def subscription_created(**fields: object) -> bytes:
+    fields.setdefault("prices", [f.pro_monthly()])
+    created_at = fields.pop("created", 100)
+    event = f.subscription_event("customer.subscription.created", created=created_at, **fields)
+    return json.dumps(event).encode()  # the stdlib writes any integer, as a sender may
+
+
+def test_integers_beyond_64_bits_are_dead_lettered_never_published() -> None:
+    assert poison_reason(subscription_created(current_period_end=2**63)) == "out_of_range"
+    assert poison_reason(subscription_created(created=2**63)) == "out_of_range"
+    assert poison_reason(subscription_created(created=-(2**63) - 1)) == "bad_type"  # a float
+    edge = apply_record(None, subscription_created(current_period_end=2**63 - 1), CONFIG)
+    assert edge.output is not None
+    assert orjson.loads(edge.output)["current_period_end"] == 2**63 - 1
+
+
+def test_strings_beyond_stripes_limits_are_dead_lettered() -> None:
+    longest = apply_record(None, subscription_created(pending_plan="p" * 500), CONFIG)
+    assert longest.output is not None
+    assert orjson.loads(longest.output)["pending_plan"] == "p" * 500  # Stripe's metadata limit
+    assert poison_reason(subscription_created(pending_plan="p" * 501)) == "too_long"
+    assert poison_reason(subscription_created(sub_id="sub_" + "x" * 252)) == "too_long"
+    assert poison_reason(subscription_created(event_id="evt_" + "x" * 252)) == "too_long"
+    assert poison_reason(subscription_created(pending_plan="a\x00b")) == "bad_character"
+
+
+def test_an_overlong_customer_id_is_dead_lettered() -> None:
+    customer = "cus_" + "c" * 252
+    assert poison_reason(subscription_created(customer=customer)) == "too_long"
+    assert apply_record(None, subscription_created(customer=customer[:255]), CONFIG).output

@@ -14,16 +14,16 @@ from concurrent.futures import Executor
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from sqlalchemy.exc import DataError, IntegrityError
 
 from billstream.api.metrics import ApiMetrics
+from billstream.api.quarantine import QuarantinedRecord, refused_by_data
 from billstream.api.state import AccountState, MalformedMessage, decode
 from billstream.api.store import ApplyResult, Store
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE
 
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
-Skipped = tuple[str, ConsumerRecord[bytes, bytes], str]  # result label, record, reason
+Decoded = tuple[ConsumerRecord[bytes, bytes], AccountState]
 MAX_BACKOFF_SECONDS = 30.0
 
 log = logging.getLogger(__name__)
@@ -91,11 +91,13 @@ class StateConsumer:
 
     async def handle(self, batch: Batch) -> bool:
         """Apply one batch and commit its offsets; False (and rewound) when the write failed."""
-        states, skipped = self._decode(batch)
+        decoded, malformed, tombstones = self._decode(batch)
         loop = asyncio.get_running_loop()
         try:
             with self.metrics.batch_seconds.time():
-                result, rejected = await loop.run_in_executor(self.executor, self._apply, states)
+                result, refused = await loop.run_in_executor(
+                    self.executor, self._apply, decoded, malformed
+                )
         except Exception as error:
             self._rewind(batch, error)
             return False
@@ -104,58 +106,83 @@ class StateConsumer:
         self.write_error = None
         self.metrics.messages.labels("applied").inc(result.applied)
         self.metrics.messages.labels("stale").inc(result.stale)
-        self.metrics.messages.labels("rejected").inc(rejected)
-        for result_name, record, reason in skipped:  # once, not on every retry of the batch
-            self._skip(result_name, record, reason)
+        # The worker marks deletions with `deleted: true`; a tombstone carries no state, so the
+        # last known state stays served (docs/api.md).
+        self.metrics.messages.labels("tombstone").inc(tombstones)
+        # Logged and counted once, not on every retry of the batch.
+        for result_name, records in (("malformed", malformed), ("rejected", refused)):
+            for record in records:
+                self._quarantined(result_name, record)
         await self._commit(batch)
         return True
 
-    def _decode(self, batch: Batch) -> tuple[list[AccountState], list[Skipped]]:
-        states, skipped = [], []
+    def _decode(self, batch: Batch) -> tuple[list[Decoded], list[QuarantinedRecord], int]:
+        decoded: list[Decoded] = []
+        malformed: list[QuarantinedRecord] = []
+        tombstones = 0
         for records in batch.values():
             for record in records:
                 try:
                     state = decode(record.key, record.value)
                 except MalformedMessage as error:
-                    skipped.append(("malformed", record, str(error)))
+                    malformed.append(QuarantinedRecord.of(record, str(error)))
                     continue
                 if state is None:
-                    # The worker marks deletions with `deleted: true`; a tombstone carries no
-                    # state, so the last known state stays served (docs/api.md).
-                    skipped.append(("tombstone", record, "null value"))
-                    continue
-                states.append(state)
-        return states, skipped
+                    tombstones += 1
+                else:
+                    decoded.append((record, state))
+        return decoded, malformed, tombstones
 
-    def _skip(self, result: str, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+    def _quarantined(self, result: str, record: QuarantinedRecord) -> None:
         self.metrics.messages.labels(result).inc()
         where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
         log.warning(
-            "skipping %s account-state record %s[%d]@%d: %s",
+            "quarantined %s account-state record %s[%d]@%d key %r: %s",
             result,
             record.topic,
             record.partition,
             record.offset,
-            reason,
+            (record.key or b"")[:64],
+            record.reason,
             extra=where,
         )
 
-    def _apply(self, states: list[AccountState]) -> tuple[ApplyResult, int]:
-        """The batch in one transaction; if the data itself is refused, record by record."""
+    def _apply(
+        self, decoded: list[Decoded], malformed: list[QuarantinedRecord]
+    ) -> tuple[ApplyResult, list[QuarantinedRecord]]:
+        """The batch in one transaction; if its data is refused, record by record.
+
+        A record the database refuses for its own data is quarantined with the malformed ones;
+        any other failure (database down, full, read-only) propagates and the batch is retried.
+        """
+        states = [state for _, state in decoded]
+        refused: list[QuarantinedRecord] = []
         try:
-            return self.store.apply(states), 0
-        except (DataError, IntegrityError) as error:
-            log.warning("batch refused by the database (%s); applying one by one", error.orig)
-        applied = stale = rejected = 0
-        for state in states:
+            result = self.store.apply(states)
+        except Exception as error:
+            if not refused_by_data(error):
+                raise
+            log.warning("batch refused by the database (%s); applying one by one", error)
+            result, refused = self._apply_one_by_one(decoded)
+        self.store.quarantine([*malformed, *refused])
+        return result, refused
+
+    def _apply_one_by_one(
+        self, decoded: list[Decoded]
+    ) -> tuple[ApplyResult, list[QuarantinedRecord]]:
+        applied = stale = 0
+        refused: list[QuarantinedRecord] = []
+        for record, state in decoded:
             try:
                 one = self.store.apply([state])
-            except (DataError, IntegrityError) as error:
-                rejected += 1
-                log.warning("rejected account state %s: %s", state.customer_id, error.orig)
+            except Exception as error:
+                if not refused_by_data(error):
+                    raise
+                reason = f"refused by the database: {type(error).__name__}: {error}"
+                refused.append(QuarantinedRecord.of(record, reason.splitlines()[0]))
                 continue
             applied, stale = applied + one.applied, stale + one.stale
-        return ApplyResult(applied, stale), rejected
+        return ApplyResult(applied, stale), refused
 
     def _rewind(self, batch: Batch, error: Exception) -> None:
         self.write_error = f"{type(error).__name__}: {error}".splitlines()[0]

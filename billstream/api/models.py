@@ -9,16 +9,24 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.types import TypeEngine
 
+from billstream.limits import ID_MAX_CHARS, METADATA_VALUE_MAX_CHARS, TEXT_MAX_CHARS
+
+# Columns sized by the contract's limits (billstream.limits, from Stripe's documented ones).
 # Byte-wise ("C") ordering on PostgreSQL, as SQLite's BINARY: one keyset order on both backends.
-ID: TypeEngine[str] = String(255).with_variant(String(255, collation="C"), "postgresql")
-SHORT = String(255)
+ID: TypeEngine[str] = String(ID_MAX_CHARS).with_variant(
+    String(ID_MAX_CHARS, collation="C"), "postgresql"
+)
+SHORT = String(TEXT_MAX_CHARS)
+METADATA_VALUE = String(METADATA_VALUE_MAX_CHARS)
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 SERIAL: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -34,7 +42,7 @@ accounts = Table(
     Column("subscription_status", SHORT),
     Column("payment_state", SHORT, nullable=False),
     Column("cancel_at_period_end", Boolean, nullable=False),
-    Column("pending_plan", SHORT),
+    Column("pending_plan", METADATA_VALUE),
     Column("current_period_end", BigInteger),
     Column("deleted", Boolean, nullable=False),
     Column("version", BigInteger, nullable=False),
@@ -58,4 +66,21 @@ account_transitions = Table(
     Column("changes", JSON, nullable=False),
     # One row per state version: a redelivered change can never be appended twice.
     UniqueConstraint("customer_id", "version", name="uq_account_transitions_customer_id_version"),
+)
+
+# Records of billing.account-state the read model could not store (refused by validation or by
+# the database): kept here for an operator instead of blocking every record after them.
+quarantined_records = Table(
+    "quarantined_records",
+    metadata,
+    Column("id", SERIAL, primary_key=True, autoincrement=True),
+    Column("topic", String(249), nullable=False),  # Kafka's longest topic name
+    Column("partition", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("key", LargeBinary),
+    Column("value", LargeBinary),
+    Column("reason", Text, nullable=False),
+    Column("quarantined_at", BigInteger, nullable=False),  # Unix milliseconds
+    # A record re-read after a crash is quarantined once.
+    UniqueConstraint("topic", "partition", "offset", name="uq_quarantined_records_position"),
 )

@@ -6,9 +6,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-# Column width, and no NUL (PostgreSQL text cannot hold it): such a value would wedge a batch.
-Text = Annotated[str, Field(max_length=255, pattern=r"^[^\x00]*$")]
-Id = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$")]
+from billstream.limits import (
+    ID_MAX_CHARS,
+    INT64_MAX,
+    INT64_MIN,
+    METADATA_VALUE_MAX_CHARS,
+    TEXT_MAX_CHARS,
+)
+
+# The contract's limits (billstream.limits), the columns' widths, and no NUL (PostgreSQL text
+# cannot hold it). The worker refuses such values already; anything else is quarantined.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, Field(max_length=TEXT_MAX_CHARS, pattern=NO_NUL)]
+IdText = Annotated[str, Field(max_length=ID_MAX_CHARS, pattern=NO_NUL)]
+MetadataText = Annotated[str, Field(max_length=METADATA_VALUE_MAX_CHARS, pattern=NO_NUL)]
+Id = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS, pattern=r"^[^\x00-\x1f\x7f]*$")]
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 PaymentState = Literal["ok", "past_due", "requires_action"]
 PAYMENT_STATES: tuple[str, ...] = ("ok", "past_due", "requires_action")
 
@@ -43,18 +56,18 @@ class AccountState(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     customer_id: Id
-    plan: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00]*$")]
+    plan: Annotated[str, Field(min_length=1, max_length=TEXT_MAX_CHARS, pattern=NO_NUL)]
     interval: Text | None = None
-    subscription_id: Text | None = None
+    subscription_id: IdText | None = None
     subscription_status: Text | None = None
     payment_state: PaymentState
     cancel_at_period_end: bool = False
-    pending_plan: Text | None = None
-    current_period_end: int | None = None
+    pending_plan: MetadataText | None = None
+    current_period_end: Int64 | None = None
     deleted: bool = False
     version: Annotated[int, Field(ge=0, le=2**62)]
-    updated_by_event: Text | None = None
-    updated_at: int | None = None
+    updated_by_event: IdText | None = None
+    updated_at: Int64 | None = None
     # Added by the worker for the transitions table; older messages lack it.
     updated_by_event_type: Text | None = None
 

@@ -22,7 +22,8 @@ from sqlalchemy.sql.dml import Insert
 
 from billstream.api import queries
 from billstream.api.engines import reader_engine, writer_engine
-from billstream.api.models import account_transitions, accounts
+from billstream.api.models import account_transitions, accounts, quarantined_records
+from billstream.api.quarantine import QuarantinedRecord
 from billstream.api.state import ACCOUNT_FIELDS, TRACKED_FIELDS, AccountState
 
 MIGRATIONS = "billstream.api:migrations"
@@ -59,6 +60,9 @@ class Store:
         )
         self._upsert = self._upsert_statement()
         self._append = self._append_statement()
+        self._quarantine = self._insert(quarantined_records).on_conflict_do_nothing(
+            index_elements=["topic", "partition", "offset"]
+        )
 
     def migrate(self) -> None:
         """`alembic upgrade head` on this database (creates it, for SQLite, with its folder)."""
@@ -146,6 +150,17 @@ class Store:
                 connection.execute(self._upsert, list(latest.values()))
                 connection.execute(self._append, transitions)
         return ApplyResult(applied=len(transitions), stale=len(states) - len(transitions))
+
+    def quarantine(self, records: Sequence[QuarantinedRecord]) -> None:
+        """Keep records that cannot be stored, once per position (a re-read adds nothing)."""
+        if records:
+            with self.engine.begin() as connection:
+                connection.execute(self._quarantine, [record.row() for record in records])
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Every quarantined record, oldest first (for operators and tests)."""
+        query = quarantined_records.select().order_by(quarantined_records.c.id)
+        return [dict(row._mapping) for row in self._read(lambda c: c.execute(query).all())]
 
     def _stored(self, connection: Connection, ids: set[str]) -> dict[str, dict[str, Any]]:
         if self.engine.dialect.name == "postgresql":

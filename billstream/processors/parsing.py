@@ -17,8 +17,7 @@ from billstream.limits import (
     INT64_MIN,
     OUT_OF_RANGE,
     TEXT_MAX_CHARS,
-    LimitExceeded,
-    check_text,
+    TOO_LONG,
 )
 
 
@@ -63,10 +62,8 @@ def read_envelope(event: object) -> Envelope:
         if (
             type(event_id) is str
             and 0 < len(event_id) <= ID_MAX_CHARS
-            and "\x00" not in event_id
             and type(event_type) is str
             and 0 < len(event_type) <= TEXT_MAX_CHARS
-            and "\x00" not in event_type
             and type(created) is int
             and INT64_MIN <= created <= INT64_MAX
             and type(obj) is dict
@@ -85,11 +82,10 @@ def _checked_envelope(event: object) -> Envelope:
         created=req_int(event, "created"),
         obj=req_mapping(data, "object"),
     )
-    try:
-        check_text("id", envelope.id, ID_MAX_CHARS)
-        check_text("type", envelope.type, TEXT_MAX_CHARS)
-    except LimitExceeded as error:
-        raise InvalidEvent(error.reason, error.field) from None
+    if len(envelope.id) > ID_MAX_CHARS:
+        raise InvalidEvent(TOO_LONG, "id")
+    if len(envelope.type) > TEXT_MAX_CHARS:
+        raise InvalidEvent(TOO_LONG, "type")
     if not INT64_MIN <= envelope.created <= INT64_MAX:
         raise InvalidEvent(OUT_OF_RANGE, "created")
     return envelope

@@ -228,3 +228,60 @@ async def test_a_retried_batch_counts_its_malformed_records_once(
     assert count(consumer, "malformed") == 1
     assert count(consumer, "applied") == 1
     assert kafka(consumer).commits == [{TP0: 2}]
+
+
+async def test_a_record_beyond_64_bits_is_quarantined_and_the_rest_flow(
+    consumer: StateConsumer,
+) -> None:
+    batch = {
+        TP0: [
+            record(state_value("cus_big", 1, current_period_end=2**63), offset=0),
+            record(state_value("cus_next", 1), offset=1),
+        ]
+    }
+    assert await consumer.handle(batch)
+    assert consumer.store.get_account("cus_next") is not None
+    assert consumer.store.get_account("cus_big") is None
+    (kept,) = consumer.store.quarantined()
+    assert (kept["topic"], kept["partition"], kept["offset"]) == (TP0.topic, 0, 0)
+    assert kept["key"] == b"cus_big"
+    assert b"9223372036854775808" in kept["value"]
+    assert "current_period_end" in kept["reason"]
+    assert kafka(consumer).commits == [{TP0: 2}]
+
+
+async def test_stripes_longest_metadata_value_is_served_and_longer_is_quarantined(
+    consumer: StateConsumer,
+) -> None:
+    batch = {
+        TP0: [
+            record(state_value("cus_500", 1, pending_plan="p" * 500), offset=0),
+            record(state_value("cus_501", 1, pending_plan="p" * 501), offset=1),
+        ]
+    }
+    assert await consumer.handle(batch)
+    served = consumer.store.get_account("cus_500")
+    assert served is not None
+    assert served["pending_plan"] == "p" * 500
+    assert [kept["key"] for kept in consumer.store.quarantined()] == [b"cus_501"]
+    assert count(consumer, "malformed") == 1
+
+
+async def test_a_value_the_driver_cannot_bind_is_quarantined_not_retried_forever(
+    consumer: StateConsumer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_apply = consumer.store.apply
+
+    def overflow_on_cus_bad(states: Any) -> Any:
+        if any(state.customer_id == "cus_bad" for state in states):
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        return real_apply(states)
+
+    monkeypatch.setattr(consumer.store, "apply", overflow_on_cus_bad)
+    batch = {TP0: [record(state_value(c, 1), offset=n) for n, c in enumerate(["cus_bad", "cus_a"])]}
+    assert await consumer.handle(batch)
+    assert consumer.store.get_account("cus_a") is not None
+    assert [kept["key"] for kept in consumer.store.quarantined()] == [b"cus_bad"]
+    assert count(consumer, "rejected") == 1
+    assert await consumer.handle(batch)  # re-read after a crash: quarantined once
+    assert len(consumer.store.quarantined()) == 1

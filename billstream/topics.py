@@ -10,8 +10,10 @@ import logging
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
+from billstream.limits import record_bytes
 from billstream.settings import Settings
 
 STRIPE_EVENTS = "stripe.events"
@@ -23,6 +25,23 @@ WEEK_MS = 7 * 24 * 3600 * 1000
 log = logging.getLogger(__name__)
 
 
+MAX_MESSAGE_BYTES = "max.message.bytes"
+
+
+class TopicConfigError(Exception):
+    """An existing topic carries smaller records than the settings need; the message is one line."""
+
+    def __init__(self, topic: str, accepts: int, needs: int) -> None:
+        super().__init__(
+            f"topic {topic} accepts records up to {accepts} bytes ({MAX_MESSAGE_BYTES}) but "
+            f"STRIPE_WEBHOOK_MAX_BODY needs {needs}: raise the topic's {MAX_MESSAGE_BYTES} or "
+            "lower STRIPE_WEBHOOK_MAX_BODY"
+        )
+        self.topic = topic
+        self.accepts = accepts
+        self.needs = needs
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -32,10 +51,19 @@ class TopicSpec:
 def contract_topics(settings: Settings) -> list[TopicSpec]:
     """The topics billstream owns, with physical names (prefix applied)."""
     retention = str(max(WEEK_MS, settings.dedup_retention_seconds * 1000))
+    # Webhook bodies up to STRIPE_WEBHOOK_MAX_BODY travel whole: into stripe.events and, if
+    # poison, on to the DLQ (the broker's default limit is about 1 MB).
+    records = str(record_bytes(settings.stripe_webhook_max_body))
     return [
         # Retained for replay (rebuild/verify) at least as long as de-duplication remembers.
-        TopicSpec(settings.topic(STRIPE_EVENTS), {"retention.ms": retention}),
-        TopicSpec(settings.topic(STRIPE_EVENTS_DLQ), {"retention.ms": str(4 * WEEK_MS)}),
+        TopicSpec(
+            settings.topic(STRIPE_EVENTS),
+            {"retention.ms": retention, MAX_MESSAGE_BYTES: records},
+        ),
+        TopicSpec(
+            settings.topic(STRIPE_EVENTS_DLQ),
+            {"retention.ms": str(4 * WEEK_MS), MAX_MESSAGE_BYTES: records},
+        ),
         TopicSpec(
             settings.topic(ACCOUNT_STATE),
             {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
@@ -44,7 +72,11 @@ def contract_topics(settings: Settings) -> list[TopicSpec]:
 
 
 async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> None:
-    """Create missing topics; existing ones are left as they are (idempotent)."""
+    """Create missing topics; check that existing ones carry records as large as configured.
+
+    Existing topics are not altered (an operator's cluster may not allow it): one whose
+    `max.message.bytes` is below what a spec asks raises TopicConfigError naming both numbers.
+    """
     specs = specs if specs is not None else contract_topics(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
@@ -60,21 +92,50 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
             for spec in specs
             if spec.name not in existing
         ]
-        if not missing:
-            return
-        # Another process may create a topic between our list and create.
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(missing)
-        log.info("created topics %s", [topic.name for topic in missing])
+        if missing:
+            # Another process may create a topic between our list and create.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+            log.info("created topics %s", [topic.name for topic in missing])
+        await _check_record_sizes(admin, specs)
     finally:
         await admin.close()
+
+
+async def topic_max_message_bytes(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """`max.message.bytes` of each topic as the broker applies it (own value or the default)."""
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    found: dict[str, int] = {}
+    for response in await admin.describe_configs(resources):
+        for _error, _message, _type, name, entries in response.resources:
+            for entry in entries:
+                if entry[0] == MAX_MESSAGE_BYTES and entry[1] is not None:
+                    found[name] = int(entry[1])
+    return found
+
+
+async def _check_record_sizes(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
+    wanted = {
+        s.name: int(s.configs[MAX_MESSAGE_BYTES]) for s in specs if MAX_MESSAGE_BYTES in s.configs
+    }
+    if not wanted:
+        return
+    actual = await topic_max_message_bytes(admin, list(wanted))
+    for name, needed in wanted.items():
+        if name in actual and actual[name] < needed:
+            raise TopicConfigError(name, actual[name], needed)
 
 
 def run(settings: Settings, args: object) -> int:
     """`billstream topics`: create the contract topics (idempotent)."""
     import asyncio
+    import sys
 
-    asyncio.run(ensure_topics(settings))
+    try:
+        asyncio.run(ensure_topics(settings))
+    except TopicConfigError as error:
+        print(f"billstream: {error}", file=sys.stderr)
+        return 2
     for spec in contract_topics(settings):
         print(spec.name, spec.configs)
     return 0

@@ -19,6 +19,7 @@ from billstream.api.metrics import ApiMetrics
 from billstream.api.quarantine import QuarantinedRecord, refused_by_data
 from billstream.api.state import AccountState, MalformedMessage, decode
 from billstream.api.store import ApplyResult, Store
+from billstream.limits import record_bytes
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE
 
@@ -44,6 +45,8 @@ class StateConsumer:
         self.topic = settings.topic(ACCOUNT_STATE)
         self.group_id = f"{settings.billstream_app_id}-api"
         self.bootstrap = settings.kafka_bootstrap_servers
+        # Account states are small; the same bound as every other reader keeps one rule.
+        self.max_fetch_bytes = record_bytes(settings.stripe_webhook_max_body)
         self.store = store
         self.metrics = metrics
         self.executor = executor
@@ -63,6 +66,7 @@ class StateConsumer:
             group_id=self.group_id,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            max_partition_fetch_bytes=self.max_fetch_bytes,
         )
         try:
             await kafka.start()

@@ -13,6 +13,7 @@ from typing import IO, Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from billstream.limits import record_bytes
 from billstream.routing import record_headers, routing_key
 from billstream.settings import Settings
 from billstream.topics import STRIPE_EVENTS
@@ -74,6 +75,7 @@ class Publisher:
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
+            max_request_size=record_bytes(settings.stripe_webhook_max_body),
         )
 
     async def start(self) -> None:

@@ -19,9 +19,10 @@ from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from billstream.ingest.publisher import PublishError, Record
+from billstream.ingest.publisher import PublishError, Record, RecordTooLarge
+from billstream.limits import RECORD_HEADROOM_BYTES, record_bytes
 from billstream.settings import Settings
-from billstream.topics import STRIPE_EVENTS, contract_topics, ensure_topics
+from billstream.topics import STRIPE_EVENTS, TopicConfigError, contract_topics, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ PROBE_INTERVAL = 1.0  # seconds between reachability probes while the broker is 
 DRAIN_TIMEOUT = 10.0  # seconds `stop()` waits for in-flight records
 BUSY_POLL = 0.001  # seconds between delivery-report polls while records are in flight
 IDLE_POLL = 0.1  # ... and while none are (error callbacks and logs only)
+# Errors that say the record is too large for the broker or topic: a 413, never a 503.
+SIZE_ERRORS = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
@@ -44,6 +47,8 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "partitioner": "murmur2_random",
         "linger.ms": 2,  # under load batches fill while requests are in flight anyway
         "compression.type": "lz4",  # Stripe JSON compresses ~4x; cheap, off the loop thread
+        # librdkafka refuses records over ~1 MB by default: carry every body ingest accepts.
+        "message.max.bytes": record_bytes(settings.stripe_webhook_max_body),
         # Give up when the webhook is answered 503 anyway; Stripe retries it.
         "message.timeout.ms": max(timeout_ms, 1000),
         "queue.buffering.max.kbytes": 128 * 1024,  # bounds memory during an outage
@@ -65,6 +70,8 @@ class KafkaPublisher:
         self._poller: asyncio.TimerHandle | None = None
         self._busy = False
         self._supervisor: asyncio.Task[None] | None = None
+        # Largest body the topic carries: lowered if the topic accepts less than configured.
+        self._max_value = settings.stripe_webhook_max_body
 
     @property
     def ready(self) -> bool:
@@ -85,6 +92,8 @@ class KafkaPublisher:
         producer = self._producer
         if producer is None or not self.ready:
             raise PublishError("broker not reachable")
+        if len(record.value) > self._max_value:
+            raise RecordTooLarge(f"larger than the topic accepts ({self._max_value} bytes)")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         try:
@@ -98,7 +107,7 @@ class KafkaPublisher:
         except BufferError:
             raise PublishError("local queue full") from None
         except KafkaException as error:
-            raise PublishError(str(error)) from None
+            raise _publish_error(error.args[0]) from None
         if not self._busy:  # the idle poll may be up to 100 ms away: poll soon instead
             self._schedule_poll(loop, BUSY_POLL)
         return future
@@ -113,7 +122,7 @@ class KafkaPublisher:
             future.set_result(None)
             self._connected = True
         else:
-            future.set_exception(PublishError(error.str()))
+            future.set_exception(_publish_error(error))
 
     def _poll(self) -> None:
         producer = self._producer
@@ -172,9 +181,19 @@ class KafkaPublisher:
                 try:
                     async with asyncio.timeout(max(self._settings.ingest_publish_timeout, 1.0)):
                         await ensure_topics(self._settings, specs)
+                except TopicConfigError as error:  # reachable, but carries smaller records
+                    self._max_value = error.accepts - RECORD_HEADROOM_BYTES
+                    log.error("%s; until then larger bodies are answered 413", error)
+                    self._connected = True
                 except Exception as error:  # any failure means "not reachable yet"
                     log.debug("kafka probe failed: %r", error)
                 else:
                     log.info("kafka reachable at %s", self._settings.kafka_bootstrap_servers)
                     self._connected = True
             await asyncio.sleep(PROBE_INTERVAL)
+
+
+def _publish_error(error: KafkaError) -> PublishError:
+    if error.code() in SIZE_ERRORS:
+        return RecordTooLarge(error.str())
+    return PublishError(error.str())

@@ -11,6 +11,10 @@ class PublishError(Exception):
     """The record was not acknowledged by the broker (the webhook answer is then 503)."""
 
 
+class RecordTooLarge(PublishError):
+    """The record is larger than the topic or the broker accepts: retrying cannot help (413)."""
+
+
 @dataclass(slots=True)
 class Record:
     """One Kafka record: the raw webhook body under its routing key, with the contract headers."""

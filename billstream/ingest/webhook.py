@@ -13,7 +13,7 @@ from billstream.ingest.allowlist import EventAllowlist
 from billstream.ingest.deadlines import Deadlines
 from billstream.ingest.event import InvalidPayload, parse_event, type_label
 from billstream.ingest.metrics import IngestMetrics, Rejection
-from billstream.ingest.publisher import Publisher, PublishError, Record
+from billstream.ingest.publisher import Publisher, PublishError, Record, RecordTooLarge
 from billstream.ingest.signature import InvalidSignature, SignatureVerifier
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,11 @@ class WebhookIntake:
         except TimeoutError:
             log.debug("rejected webhook: body not received in time", extra={"reason": "timeout"})
             return await self._reject_unread(request, Rejection.TIMEOUT)
+        except web.RequestPayloadError as error:  # e.g. Content-Encoding: gzip on a non-gzip body
+            log.debug("rejected webhook: %s", error, extra={"reason": "invalid_payload"})
+            response = self._reject(Rejection.INVALID_PAYLOAD)
+            response.force_close()  # the rest of the body cannot be decoded either
+            return response
         if body is None:
             return await self._reject_unread(request, Rejection.TOO_LARGE)
         signatures = request.headers.getall("Stripe-Signature", ())
@@ -76,12 +81,16 @@ class WebhookIntake:
             await acknowledged
         except PublishError as error:
             self.metrics.publish_seconds.observe(time.perf_counter() - started)
+            # Too large for the topic: Stripe's retries cannot help, and it is no outage.
+            reason = (
+                Rejection.TOO_LARGE if isinstance(error, RecordTooLarge) else Rejection.UNAVAILABLE
+            )
             log.debug(
                 "publish failed: %r",
                 error,
-                extra={"event_id": event.id, "event_type": event.type, "reason": "unavailable"},
+                extra={"event_id": event.id, "event_type": event.type, "reason": reason.value},
             )
-            return self._reject(Rejection.UNAVAILABLE)
+            return self._reject(reason)
         self.metrics.publish_seconds.observe(time.perf_counter() - started)
         self.metrics.queued.inc()
         return _json(200, _QUEUED)

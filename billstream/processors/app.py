@@ -12,6 +12,7 @@ from typing import Any
 import faust
 from faust.types import ConsumerT, ProducerT
 
+from billstream.limits import record_bytes
 from billstream.processors.direct import DirectConsumer, Handler
 from billstream.processors.producer import LibrdkafkaProducer
 from billstream.settings import Settings
@@ -74,6 +75,9 @@ def create_faust_app(settings: Settings, **overrides: Any) -> BillstreamFaustApp
         "broker_session_timeout": settings.worker_session_timeout,
         "broker_heartbeat_interval": min(3.0, settings.worker_session_timeout / 3),
         "producer_acks": -1,
+        # Whole webhook bodies up to STRIPE_WEBHOOK_MAX_BODY: fetched, and dead-lettered.
+        "consumer_max_fetch_size": max(1024**2, record_bytes(settings.stripe_webhook_max_body)),
+        "producer_max_request_size": record_bytes(settings.stripe_webhook_max_body),
         "web_port": settings.worker_web_port,
         "web_enabled": True,
         "web_stats_enabled": False,

@@ -66,6 +66,7 @@ def librdkafka_config(conf: Any) -> dict[str, Any]:
         "linger.ms": max(1, round(conf.producer_linger * 1000)),
         "batch.size": conf.producer_max_batch_size,
         "compression.type": "lz4",
+        "message.max.bytes": conf.producer_max_request_size,  # a dead letter is a whole webhook
         "message.timeout.ms": round(conf.producer_request_timeout * 1000),
         "queue.buffering.max.kbytes": 256 * 1024,
     }

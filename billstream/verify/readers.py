@@ -15,6 +15,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from billstream.limits import record_bytes
 from billstream.settings import Settings
 
 API_PAGE_SIZE = 500
@@ -56,6 +57,7 @@ async def read_topic(
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        max_partition_fetch_bytes=record_bytes(settings.stripe_webhook_max_body),
     )
     assigned = [TopicPartition(topic, p) for p in await topic_partitions(settings, topic)]
     await consumer.start()

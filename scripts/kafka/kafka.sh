@@ -70,6 +70,10 @@ auto.create.topics.enable=true
 delete.topic.enable=true
 log.retention.hours=168
 log.cleaner.backoff.ms=1000
+# Room for webhook bodies up to STRIPE_WEBHOOK_MAX_BODY (1 MiB) with their key and headers;
+# billstream's own topics also set max.message.bytes for it (billstream/topics.py).
+message.max.bytes=2097152
+replica.fetch.max.bytes=2097152
 PROPS
   cat >"$home/log4j2.properties" <<'LOG'
 status = warn

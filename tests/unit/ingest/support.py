@@ -8,10 +8,10 @@ from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry
 
-from billstream.ingest.publisher import PublishError, Record
+from billstream.ingest.publisher import PublishError, Record, RecordTooLarge
 
 SECRET = "whsec_test_secret"
-Mode = Literal["ack", "fail", "refuse", "hang"]
+Mode = Literal["ack", "fail", "refuse", "hang", "too_large"]
 
 
 class FakePublisher:
@@ -37,6 +37,8 @@ class FakePublisher:
     def publish(self, record: Record) -> asyncio.Future[None]:
         if self.mode == "refuse":  # e.g. the broker is known to be unreachable
             raise PublishError("broker unreachable")
+        if self.mode == "too_large":  # the topic accepts smaller records than the body
+            raise RecordTooLarge("larger than the topic accepts")
         acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self.mode == "fail":
             acknowledged.set_exception(PublishError("broker unreachable"))

@@ -86,10 +86,15 @@ def test_malformed_headers_raise_only_invalid_signature(header: str | None) -> N
         verifier().verify(BODY, header)
 
 
-def test_non_utf8_body_raises_only_invalid_signature() -> None:
-    body = b"\xff\xfe"
-    with pytest.raises(InvalidSignature, match="UTF-8"):
-        verifier().verify(body, sign_payload(body, OLD))
+def test_a_signed_non_utf8_body_verifies_on_its_raw_bytes() -> None:
+    body = b'{"id": "evt_\xff\xfe"}'
+    verifier().verify(body, sign_payload(body, OLD))  # the handler then calls it invalid_payload
+    now = int(time.time())
+    verifier().verify(body, signature_header(now, "0" * 64, compute_signature(body, NEW, now)))
+    with pytest.raises(InvalidSignature, match="no signature matches"):
+        verifier().verify(body, sign_payload(body, "whsec_not_configured"))
+    with pytest.raises(InvalidSignature, match="too old"):
+        verifier().verify(body, sign_payload(body, OLD, timestamp=int(time.time()) - 3600))
 
 
 def test_a_verifier_needs_a_secret() -> None:

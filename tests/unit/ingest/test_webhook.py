@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 
 import pytest
 
+from billstream.ingest.app import WEBHOOK_PATH
 from billstream.ingest.metrics import Rejection
 from billstream.stripe_signing import sign_payload
 from tests.unit.ingest.conftest import Ingest, IngestFactory
@@ -112,11 +114,11 @@ INVALID_PAYLOADS = {
 @pytest.mark.parametrize("case", list(INVALID_PAYLOADS))
 async def test_verified_non_events_get_400_invalid_payload(ingest: Ingest, case: str) -> None:
     status, answer = await ingest.post(INVALID_PAYLOADS[case])
-    # Stripe signs UTF-8 text: a body that is not UTF-8 cannot carry a valid signature.
-    expected = "invalid_signature" if case == "not utf-8 json" else "invalid_payload"
-    assert (status, answer) == (400, {"status": expected})
+    # Verified on its raw bytes first: a signed body that is no event is never "forged".
+    assert (status, answer) == (400, {"status": "invalid_payload"})
     assert ingest.publisher.records == []
-    assert sample(ingest.registry, "stripe_webhook_rejected_total", reason=expected) == 1
+    assert sample(ingest.registry, "stripe_webhook_rejected_total", reason="invalid_payload") == 1
+    assert sample(ingest.registry, "stripe_webhook_invalid_signature_total") == 0
 
 
 async def test_body_of_exactly_the_limit_is_accepted_one_more_byte_is_413(
@@ -169,3 +171,48 @@ def test_every_rejection_reason_has_a_status() -> None:
 
     assert set(STATUS_OF) == set(Rejection)
     assert all(400 <= status < 500 or status == 503 for status in STATUS_OF.values())
+
+
+async def test_a_body_too_large_for_the_topic_gets_413_never_503(
+    make_ingest: IngestFactory,
+) -> None:
+    ingest = await make_ingest(publisher=FakePublisher("too_large"))
+    assert await ingest.post(event_body()) == (413, {"status": "too_large"})
+    assert sample(ingest.registry, "stripe_webhook_rejected_total", reason="too_large") == 1
+    assert sample(ingest.registry, "stripe_webhook_rejected_total", reason="unavailable") == 0
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        b"not gzip at all",
+        gzip.compress(event_body())[:10] + b"\xff" * 50,
+        gzip.compress(event_body())[:-8] + b"\x00" * 8,
+    ],
+    ids=["not gzip", "invalid deflate block", "wrong checksum"],
+)
+async def test_a_body_that_cannot_be_decoded_is_400_invalid_payload(
+    ingest: Ingest, encoded: bytes
+) -> None:
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+        "Stripe-Signature": sign_payload(encoded, SECRET),
+    }
+    response = await ingest.client.post(WEBHOOK_PATH, data=encoded, headers=headers)
+    assert response.status == 400
+    assert await response.json() == {"status": "invalid_payload"}
+    assert ingest.publisher.records == []
+    assert sample(ingest.registry, "stripe_webhook_rejected_total", reason="invalid_payload") == 1
+
+
+async def test_a_gzip_body_is_verified_as_decoded(ingest: Ingest) -> None:
+    body = event_body()
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+        "Stripe-Signature": sign_payload(body, SECRET),
+    }
+    response = await ingest.client.post(WEBHOOK_PATH, data=gzip.compress(body), headers=headers)
+    assert (response.status, await response.json()) == (200, {"status": "queued"})
+    assert ingest.publisher.records[0].value == body

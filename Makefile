@@ -50,9 +50,10 @@ audit: install ## audit the pinned dependencies for known vulnerabilities (needs
 	$(BIN)/pip install -q pip-audit
 	grep -v '^#' constraints.txt | $(BIN)/pip-audit --no-deps --disable-pip -r /dev/stdin
 
-fuzz: install ## long hypothesis fuzzing (HYPOTHESIS_PROFILE=fuzz: 10k examples/test; CI runs 150)
+fuzz: install ## long fuzzing: hypothesis at 10k examples/test, the end-to-end property at 3k (CI: 150 / 200)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider --timeout=3600 \
 		--hypothesis-show-statistics tests/unit/fuzz $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=fuzz scripts/test.sh --timeout=7200 -s tests/integration/test_pipeline_property.py
 
 bench-ingest: install ## ingest webhooks/s, p50/p99 vs a bare aiohttp handler (wrk: apt-get install wrk)
 	scripts/with-kafka.sh $(BIN)/python -m bench.ingest $(BENCH_INGEST_ARGS)

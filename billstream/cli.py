@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from billstream.logs import configure_logging
 from billstream.settings import load_settings
+from billstream.topics import TopicConfigError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "ingest": ("billstream.ingest.main", "serve POST /webhooks/stripe and publish to Kafka"),
@@ -52,7 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings()
     configure_logging(settings, args.command)
     module = importlib.import_module(COMMANDS[args.command][0])
-    result: int = module.run(settings, args)
+    try:
+        result: int = module.run(settings, args)
+    except TopicConfigError as error:  # a cluster that cannot carry what the settings need
+        print(f"billstream: {error}", file=sys.stderr)
+        return 2
     return result
 
 

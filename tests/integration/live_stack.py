@@ -1,5 +1,5 @@
-"""A live billstream stack for observability tests: ingest, worker and api as child processes
-on free ports, and a real Prometheus server scraping them every second.
+"""A live billstream stack: ingest, worker and api as child processes on free ports, and (for
+observability tests) a real Prometheus server scraping them every second.
 
 Everything binds to 127.0.0.1, uses the test's own topic prefix and consumer group, and writes
 under the test's temporary directory.
@@ -98,6 +98,7 @@ class LiveStack:
     workdir: Path
     prometheus_port: int = field(default_factory=free_port)
     children: dict[str, Child] = field(default_factory=dict)
+    with_prometheus: bool = True
 
     @property
     def prometheus(self) -> str:
@@ -116,12 +117,13 @@ class LiveStack:
         for name in SERVICES:
             argv = [sys.executable, "-m", "billstream.cli", name]
             self.children[name] = Child(name, argv, self.workdir / f"{name}.log", env)
-        self.children["prometheus"] = Child(
-            "prometheus", self.prometheus_argv(), self.workdir / "prometheus.log", env
-        )
+        if self.with_prometheus:
+            self.children["prometheus"] = Child(
+                "prometheus", self.prometheus_argv(), self.workdir / "prometheus.log", env
+            )
         for child in self.children.values():
             child.start()
-        for name in (*SERVICES, "prometheus"):
+        for name in self.children:
             await self.wait_ready(name)
 
     def prometheus_argv(self) -> list[str]:

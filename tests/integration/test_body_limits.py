@@ -7,8 +7,11 @@ someone else with a smaller limit gives a one-line error and 413s, never 503s.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from billstream.ingest.app import create_app
 from billstream.limits import record_bytes
 from billstream.settings import Settings
 from billstream.topics import STRIPE_EVENTS, TopicConfigError, ensure_topics
+from tests.children import settings_env
 from tests.conftest import SettingsFactory
 from tests.integration.ingest_support import post_signed, wait_ready
 from tests.integration.kafka import consume
@@ -112,3 +116,24 @@ async def test_a_topic_that_carries_less_is_named_at_start_up_and_answers_413(
     assert await post_signed(client, small) == (200, "queued")
     large = body_of(600_000, f"evt_large_{unique_id}", f"cus_{unique_id}")
     assert await post_signed(client, large) == (413, "too_large")
+
+
+async def test_the_worker_and_topics_command_stop_with_one_line(
+    make_settings: SettingsFactory, kafka_bootstrap: str
+) -> None:
+    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
+    await create_small_topic(settings, 500_000)
+    for command in ("topics", "worker"):
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "billstream.cli", command],
+            env=settings_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2, done.stderr
+        lines = [line for line in done.stderr.splitlines() if "max.message.bytes" in line]
+        assert len(lines) == 1, done.stderr
+        assert lines[0].startswith("billstream: topic ")
+        assert "Traceback" not in done.stderr

@@ -252,7 +252,22 @@ CASES = [
     # Content
     Case("signed event as text/plain", plain_text, 200, "queued"),
     Case("form-encoded, unsigned", raw([FORM, ("Content-Length", "7")], b"a=1&b=2"), *INVALID),
-    Case("non-UTF-8, genuinely signed", lambda: signed(b'{"id":"\xff\xfe"}'), *INVALID),
+    Case(
+        "non-UTF-8, genuinely signed",
+        lambda: signed(b'{"id":"\xff\xfe"}'),
+        400,
+        "invalid_payload",
+    ),
+    Case(
+        "Content-Encoding gzip on a body that is not gzip",
+        lambda: with_headers(
+            ("Content-Encoding", "gzip"),
+            ("Stripe-Signature", sign_payload(b"not gzip", SECRET)),
+            body=b"not gzip",
+        ),
+        400,
+        "invalid_payload",
+    ),
     Case("empty body, genuinely signed", lambda: signed(b""), 400, "invalid_payload"),
     Case("JSON array, genuinely signed", lambda: signed(b"[1]"), 400, "invalid_payload"),
     Case(

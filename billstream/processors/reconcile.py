@@ -28,8 +28,8 @@ from billstream.processors.downgrade import (
 )
 from billstream.settings import Settings
 from billstream.stripe_client import describe_stripe_error, make_stripe_client
+from billstream.tables.codec import decode_state
 from billstream.tables.state import CustomerState
-from billstream.tables.tables import decode_state
 
 __all__ = [
     "Downgrade",

@@ -16,8 +16,8 @@ from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
 from billstream.processors.parsing import InvalidEvent, parse_event
 from billstream.processors.reducer import apply
+from billstream.tables.codec import decode_customer, encode_customer
 from billstream.tables.state import CustomerState
-from billstream.tables.tables import decode_customer, encode_customer
 
 # Decoded aggregates of recently active customers: a customer's events come in bursts.
 STATE_CACHE_SIZE = 20_000

@@ -19,9 +19,9 @@ from tqdm import tqdm
 from billstream.settings import Settings
 from billstream.simulate import catalog, events
 from billstream.simulate.expected import fold
-from billstream.simulate.sender import Outcome, Sender, SendOptions
+from billstream.simulate.sender import Sender, SendOptions
 from billstream.simulate.summary import render, summarize
-from billstream.simulate.traffic import TrafficConfig, traffic
+from billstream.simulate.traffic import Outcome, TrafficConfig, traffic
 
 FAILED = frozenset({"unavailable", "error"})
 

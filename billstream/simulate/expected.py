@@ -14,7 +14,7 @@ import orjson
 from billstream.processors.reducer import CustomerState, InvalidEvent, ReducerConfig, apply
 from billstream.routing import routing_key
 from billstream.settings import Settings
-from billstream.simulate.sender import Outcome
+from billstream.simulate.traffic import Outcome
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from billstream.simulate.traffic import Delivery
+from billstream.simulate.traffic import Delivery, Outcome
 from billstream.stripe_signing import sign_payload
 
 STALE_SECRET = "whsec_rotated_out_long_ago"  # noqa: S105 -- deliberately wrong, not a secret
@@ -33,13 +33,6 @@ class SendOptions:
     timeout: float = 10.0
     max_retries: int = 4
     backoff: float = 0.25
-
-
-@dataclass(frozen=True)
-class Outcome:
-    delivery: Delivery
-    status: str  # the body's `status` (queued, ignored, invalid_signature, ...), or http_NNN/error
-    attempts: int
 
 
 @dataclass

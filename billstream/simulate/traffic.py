@@ -124,3 +124,12 @@ def traffic(config: TrafficConfig) -> Iterator[Delivery]:
         yield active[slot].popleft()
         if not active[slot]:
             active[slot] = story_deliveries(anchored_story(rng, config), rng, config)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ingest answered to one delivery, after retries."""
+
+    delivery: Delivery
+    status: str  # the body's `status` (queued, ignored, invalid_signature, ...), or http_NNN/error
+    attempts: int

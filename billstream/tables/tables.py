@@ -1,25 +1,20 @@
-"""The changelog-backed Faust table holding one aggregate per customer, and its value codec.
+"""The changelog-backed Faust table holding one aggregate per customer, and its writer.
 
 Keys are the record keys of `stripe.events` (customer ids, raw bytes) so the table is
-co-partitioned with its source. Values are the aggregate's `to_dict()` form encoded once with
-orjson: the same bytes go to the store and the changelog, and a memory store holds compact
-bytes instead of Python objects.
+co-partitioned with its source. Values are bytes of the codec (tables/codec.py): the same bytes
+go to the store and the changelog, and a memory store holds compact bytes, not Python objects.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from operator import attrgetter
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 import faust
-import orjson
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP, TableT
 from faust.types.stores import StoreT
-
-from billstream.tables.state import SCHEMA_VERSION, CustomerState
 
 # Persisted contract: the changelog topic is `<app id>-customer-state-changelog`.
 CUSTOMER_STATE_TABLE = "customer-state"
@@ -30,49 +25,6 @@ CHANGELOG_CONFIGS: dict[str, str] = {
     "segment.ms": str(6 * 3600 * 1000),
     "min.cleanable.dirty.ratio": "0.2",
 }
-
-
-def encode_state(state: dict[str, Any]) -> bytes:
-    """Table value for a state dict (orjson, deterministic key order)."""
-    return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
-
-
-def decode_state(value: bytes | None) -> dict[str, Any] | None:
-    """State dict for a table value; None for a customer never seen."""
-    if value is None:
-        return None
-    decoded: dict[str, Any] = orjson.loads(value)
-    return decoded
-
-
-BY_ID = attrgetter("id")  # records sort by id: their order in the table value
-
-
-def encode_customer(state: CustomerState) -> bytes:
-    """`encode_state(state.to_dict())`, without `dataclasses.asdict` (the per-event hot path).
-
-    orjson serializes the frozen records natively, about 20x faster; the decoded JSON is the
-    same as `to_dict()`'s (tests/unit/tables/test_tables.py holds the two together).
-    """
-    return orjson.dumps(
-        {
-            "schema": SCHEMA_VERSION,
-            "customer_id": state.customer_id,
-            "account": state.account,
-            "subscriptions": sorted(state.subscriptions.values(), key=BY_ID),
-            "invoices": sorted(state.invoices.values(), key=BY_ID),
-            "seen": state.seen,
-            "newest_created": state.newest_created,
-            "deleted": state.deleted,
-        },
-        option=orjson.OPT_SORT_KEYS,
-    )
-
-
-def decode_customer(value: bytes | None) -> CustomerState | None:
-    """The aggregate stored in the table, or None for a customer never seen."""
-    data = decode_state(value)
-    return None if data is None else CustomerState.from_dict(data)
 
 
 # RocksDB memory per partition database (Faust's defaults allow 3 x 64 MiB write buffers and a

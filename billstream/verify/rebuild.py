@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable
 from dataclasses import dataclass, field
-from typing import Any
-
-from aiokafka import ConsumerRecord
+from typing import Any, Protocol
 
 from billstream.processors.config import ReducerConfig
 from billstream.processors.parsing import parse_event
@@ -50,9 +48,17 @@ class Rebuild:
         return dict(sorted(views.items()))
 
 
-async def rebuild(
-    records: AsyncIterable[ConsumerRecord[bytes, bytes]], config: ReducerConfig
-) -> Rebuild:
+class SourceRecord(Protocol):
+    """What rebuilding reads of a `stripe.events` record (aiokafka's ConsumerRecord has it)."""
+
+    @property
+    def key(self) -> bytes | None: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+
+async def rebuild(records: AsyncIterable[SourceRecord], config: ReducerConfig) -> Rebuild:
     """Fold records in the order given (partition order; one customer is on one partition)."""
     result = Rebuild(config)
     async for record in records:

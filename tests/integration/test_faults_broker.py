@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 
 from billstream.processors.config import ReducerConfig
-from billstream.tables.tables import CUSTOMER_STATE_TABLE, decode_state
+from billstream.tables.codec import decode_state
+from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, ensure_topics
 from tests.children import free_port
 from tests.conftest import SettingsFactory

@@ -19,8 +19,9 @@ from aiokafka import AIOKafkaProducer
 
 from billstream.processors.config import ReducerConfig
 from billstream.processors.reducer import apply
+from billstream.tables.codec import decode_state
 from billstream.tables.state import CustomerState
-from billstream.tables.tables import CUSTOMER_STATE_TABLE, decode_state
+from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
 from tests.children import free_port
 from tests.conftest import SettingsFactory

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from billstream.processors.parsing import InvalidEvent, parse_event, read_envelope
 from billstream.processors.reducer import SUBSCRIPTION_LABELS
 from billstream.processors.steps import apply_record
-from billstream.tables.tables import decode_customer
+from billstream.tables.codec import decode_customer
 from tests.unit.fuzz.strategies import json_values, mutated
 from tests.unit.processors import factories as f
 from tests.unit.processors.support import CONFIG

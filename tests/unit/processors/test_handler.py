@@ -20,7 +20,8 @@ from prometheus_client import CollectorRegistry
 
 from billstream.processors.worker import Worker, build_worker
 from billstream.routing import record_headers
-from billstream.tables.tables import CUSTOMER_STATE_TABLE, decode_state, encode_state
+from billstream.tables.codec import decode_state, encode_state
+from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ
 from tests.conftest import SettingsFactory
 from tests.unit.processors import factories as f

@@ -9,8 +9,7 @@ from billstream.settings import Settings
 from billstream.simulate import events, scenarios
 from billstream.simulate.catalog import SIMULATOR_PLAN_MAP
 from billstream.simulate.expected import ExpectedState, fold
-from billstream.simulate.sender import Outcome
-from billstream.simulate.traffic import Delivery, TrafficConfig, story_deliveries
+from billstream.simulate.traffic import Delivery, Outcome, TrafficConfig, story_deliveries
 
 SETTINGS = Settings(_env_file=None, billing_plan_map=SIMULATOR_PLAN_MAP)  # type: ignore[call-arg]
 START = 1_760_000_000

@@ -19,8 +19,8 @@ from billstream.processors.reconcile import (
 )
 from billstream.settings import Settings
 from billstream.stripe_client import StripeNotConfigured
+from billstream.tables.codec import encode_state
 from billstream.tables.state import AccountState, CustomerState
-from billstream.tables.tables import encode_state
 from tests.conftest import SettingsFactory
 from tests.unit.stripe_api.support import RecordingClient, Sent, client_for
 

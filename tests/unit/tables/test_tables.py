@@ -6,14 +6,9 @@ import asyncio
 
 from billstream.processors.app import create_faust_app
 from billstream.processors.reducer import apply
+from billstream.tables.codec import decode_customer, decode_state, encode_customer
 from billstream.tables.state import CustomerState
-from billstream.tables.tables import (
-    CUSTOMER_STATE_TABLE,
-    customer_state_table,
-    decode_customer,
-    decode_state,
-    encode_customer,
-)
+from billstream.tables.tables import CUSTOMER_STATE_TABLE, customer_state_table
 from tests.conftest import SettingsFactory
 from tests.unit.processors.support import CONFIG
 from tests.workloads.billing import build_workload

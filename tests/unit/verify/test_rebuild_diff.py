@@ -12,7 +12,7 @@ from billstream.processors.steps import apply_record
 from billstream.routing import routing_key
 from billstream.simulate.catalog import SIMULATOR_PLAN_MAP
 from billstream.simulate.traffic import TrafficConfig, traffic
-from billstream.tables.tables import decode_customer
+from billstream.tables.codec import decode_customer
 from billstream.verify.diff import MISSING, Difference, diff_accounts
 from billstream.verify.rebuild import Rebuild
 from tests.conftest import SettingsFactory

@@ -1,0 +1,57 @@
+"""The table value codec: a customer's aggregate as orjson bytes, and back (no runtime).
+
+Values are the aggregate's `to_dict()` form, encoded once: the worker's store and changelog,
+verify, rebuild and the tests all read and write exactly these bytes.
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Any
+
+import orjson
+
+from billstream.tables.state import SCHEMA_VERSION, CustomerState
+
+
+def encode_state(state: dict[str, Any]) -> bytes:
+    """Table value for a state dict (orjson, deterministic key order)."""
+    return orjson.dumps(state, option=orjson.OPT_SORT_KEYS)
+
+
+def decode_state(value: bytes | None) -> dict[str, Any] | None:
+    """State dict for a table value; None for a customer never seen."""
+    if value is None:
+        return None
+    decoded: dict[str, Any] = orjson.loads(value)
+    return decoded
+
+
+BY_ID = attrgetter("id")  # records sort by id: their order in the table value
+
+
+def encode_customer(state: CustomerState) -> bytes:
+    """`encode_state(state.to_dict())`, without `dataclasses.asdict` (the per-event hot path).
+
+    orjson serializes the frozen records natively, about 20x faster; the decoded JSON is the
+    same as `to_dict()`'s (tests/unit/tables/test_tables.py holds the two together).
+    """
+    return orjson.dumps(
+        {
+            "schema": SCHEMA_VERSION,
+            "customer_id": state.customer_id,
+            "account": state.account,
+            "subscriptions": sorted(state.subscriptions.values(), key=BY_ID),
+            "invoices": sorted(state.invoices.values(), key=BY_ID),
+            "seen": state.seen,
+            "newest_created": state.newest_created,
+            "deleted": state.deleted,
+        },
+        option=orjson.OPT_SORT_KEYS,
+    )
+
+
+def decode_customer(value: bytes | None) -> CustomerState | None:
+    """The aggregate stored in the table, or None for a customer never seen."""
+    data = decode_state(value)
+    return None if data is None else CustomerState.from_dict(data)

@@ -11,7 +11,7 @@ from billstream.processors.config import ReducerConfig
 from billstream.processors.invoices import payment_state
 from billstream.processors.parsing import Envelope
 from billstream.processors.statuses import is_live
-from billstream.tables.state import AccountState, CustomerState, SubscriptionState
+from billstream.tables.state import AccountState, CustomerState, SubscriptionState, evolve
 
 
 def describing_subscription(
@@ -33,31 +33,28 @@ def describing_subscription(
     return None
 
 
-# The account fields the rules derive, in AccountState's order; the stamps that follow them
-# change only when these do.
+# The stamps of an account change only when one of the fields the rules derive does.
 STAMPS = ("version", "updated_by_event", "updated_by_event_type", "updated_at")
-Derived = tuple[str, str | None, str | None, str | None, str, bool, str | None, int | None, bool]
 DERIVED_FIELDS = tuple(f.name for f in fields(AccountState) if f.name not in STAMPS)
-derived_fields: Callable[[AccountState], Derived] = attrgetter(*DERIVED_FIELDS)
+derived_fields: Callable[[AccountState], tuple[object, ...]] = attrgetter(*DERIVED_FIELDS)
 
 
-def derive_account(state: CustomerState, config: ReducerConfig) -> Derived:
-    """The account fields as the rules define them (DERIVED_FIELDS), before any stamp."""
+def derive_account(state: CustomerState, config: ReducerConfig) -> AccountState:
+    """The account as the rules define it (DERIVED_FIELDS), stamps not yet set."""
     sub = describing_subscription(state, config)
     payment = payment_state(state)
     if sub is None:
-        return (config.default_plan, None, None, None, payment, False, None, None, state.deleted)
-    plan = sub.plan if is_live(sub) and not state.deleted else config.default_plan
-    return (
-        plan,
-        sub.interval,
-        sub.id,
-        sub.status,
-        payment,
-        sub.cancel_at_period_end,
-        sub.pending_plan,
-        sub.current_period_end,
-        state.deleted,
+        return AccountState(plan=config.default_plan, payment_state=payment, deleted=state.deleted)
+    return AccountState(
+        plan=sub.plan if is_live(sub) and not state.deleted else config.default_plan,
+        interval=sub.interval,
+        subscription_id=sub.id,
+        subscription_status=sub.status,
+        payment_state=payment,
+        cancel_at_period_end=sub.cancel_at_period_end,
+        pending_plan=sub.pending_plan,
+        current_period_end=sub.current_period_end,
+        deleted=state.deleted,
     )
 
 
@@ -77,10 +74,10 @@ def publish_if_changed(
     """Bump the version once and emit the view when any account field changed."""
     old = state.account
     derived = derive_account(state, config)
-    if old is not None and derived == derived_fields(old):
+    if old is not None and derived_fields(derived) == derived_fields(old):
         return
-    new = AccountState(
-        *derived,
+    new = evolve(
+        derived,
         version=1 if old is None else old.version + 1,
         updated_by_event=event.id,
         updated_by_event_type=event.type,

@@ -75,6 +75,7 @@ def create_faust_app(settings: Settings, **overrides: Any) -> BillstreamFaustApp
         "broker_heartbeat_interval": min(3.0, settings.worker_session_timeout / 3),
         "producer_acks": -1,
         "web_port": settings.worker_web_port,
+        "web_bind": settings.worker_web_host,
         "web_enabled": True,
         "web_stats_enabled": False,
         "web_graph_enabled": False,

@@ -26,7 +26,7 @@ import aiohttp
 import yaml
 
 from billstream.settings import Settings
-from tests.children import free_port, settings_env
+from tests.children import bearer, free_port, settings_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "prometheus" / "alerts.yml"
@@ -40,10 +40,10 @@ def service_env(settings: Settings) -> dict[str, str]:
     return settings_env(settings, LOG_LEVEL="INFO", LOG_FORMAT="json", PYTHONUNBUFFERED="1")
 
 
-async def get_json(url: str, **params: str) -> Any:
+async def get_json(url: str, headers: dict[str, str] | None = None, **params: str) -> Any:
     timeout = aiohttp.ClientTimeout(total=10)
     async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
+        aiohttp.ClientSession(timeout=timeout, headers=headers) as session,
         session.get(url, params=params) as response,
     ):
         return await response.json(content_type=None)
@@ -98,6 +98,11 @@ class LiveStack:
     workdir: Path
     prometheus_port: int = field(default_factory=free_port)
     children: dict[str, Child] = field(default_factory=dict)
+
+    @property
+    def api_headers(self) -> dict[str, str]:
+        """What a client of this stack's api sends: its bearer token."""
+        return bearer(self.settings)
 
     @property
     def prometheus(self) -> str:

@@ -131,7 +131,7 @@ class LiveStack:
 
     def prometheus_argv(self) -> list[str]:
         binary = shutil.which("prometheus")
-        assert binary, "prometheus is missing: apt-get install prometheus (.ci/run does)"
+        assert binary, "prometheus is missing: make test installs it (scripts/system-deps.sh)"
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(ALERTS)],

@@ -11,9 +11,14 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install -c constraints.txt .
 
 FROM python:3.11-slim
+# A container serves on its own interface (the host decides what is published): bind 0.0.0.0,
+# not the laptop default 127.0.0.1.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    INGEST_HOST=0.0.0.0 \
+    WORKER_WEB_HOST=0.0.0.0 \
+    API_HOST=0.0.0.0
 RUN groupadd --system --gid 10001 billstream \
  && useradd --system --uid 10001 --gid billstream --home-dir /app --shell /usr/sbin/nologin billstream \
  && mkdir -p /app/var/worker /app/var/api \

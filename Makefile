@@ -10,7 +10,7 @@ DURATION ?= 600
 RATE ?= 1000
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status clean bench audit fuzz simulate bench-ingest bench-api bench-worker soak
+.PHONY: help deps-base deps-test install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status clean bench audit fuzz simulate bench-ingest bench-api bench-worker soak
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,7 +21,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv with billstream and its dev tools (pinned by constraints.txt)
+deps-base: ## system packages install/dev use (python3 venv, Java 17+, Maven): apt-get as root, else names them
+	@scripts/system-deps.sh base
+
+deps-test: deps-base ## + what the suite uses (kcat, PostgreSQL, promtool/prometheus, Go, curl) and stripe-mock
+	@scripts/system-deps.sh test
+	@scripts/stripe-mock.sh install
+
+install: deps-base $(STAMP) ## create .venv with billstream and its dev tools (pinned by constraints.txt)
 	scripts/kafka/kafka.sh fetch
 
 dev: install ## run broker + ingest + worker + api in the foreground; Ctrl-C stops everything
@@ -30,10 +37,10 @@ dev: install ## run broker + ingest + worker + api in the foreground; Ctrl-C sto
 simulate: install ## signed Stripe traffic to a running ingest: SIMULATE_ARGS="--rate 50 --duration 60"
 	$(BIN)/billstream simulate $(SIMULATE_ARGS)
 
-test: install ## the whole suite (unit + integration against the real broker)
+test: install deps-test ## the whole suite (unit + integration against the real broker)
 	scripts/test.sh $(PYTEST_ARGS)
 
-test-unit: install ## unit tests only (no broker)
+test-unit: install deps-test ## unit tests only (no broker)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 lint: install ## ruff (lint + format check) and mypy --strict

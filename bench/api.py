@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import Column, MetaData, Table, create_engine, insert
 
+from bench.api_serve import AUTH_HEADER, BENCH_TOKEN
 from billstream.api.consumer import Batch, StateConsumer
 from billstream.api.metrics import ApiMetrics
 from billstream.api.models import accounts
@@ -165,11 +166,15 @@ def wrk(database: str | None, script: Path) -> dict[str, float]:
         probe = f"http://127.0.0.1:{port}/accounts/cus_000001"
         for _ in range(200):
             try:
-                urllib.request.urlopen(probe, timeout=1).read()
+                request = urllib.request.Request(
+                    probe, headers={"Authorization": f"Bearer {BENCH_TOKEN}"}
+                )
+                urllib.request.urlopen(request, timeout=1).read()
                 break
             except OSError:
                 time.sleep(0.05)
         load = ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency"]
+        load += ["-H", AUTH_HEADER]
         out = subprocess.run(
             [*load, "-s", str(script), f"http://127.0.0.1:{port}"],
             check=True,

@@ -12,6 +12,9 @@ from billstream.api.app import create_app
 from billstream.api.store import Store
 from billstream.settings import Settings
 
+# The read API serves with authentication on, as in production; the bare handler ignores it.
+BENCH_TOKEN = "bench-api-token-0123456789"
+AUTH_HEADER = f"Authorization: Bearer {BENCH_TOKEN}"
 BARE_ACCOUNT = {
     "customer_id": "cus_000000",
     "plan": "PRO",
@@ -50,7 +53,8 @@ def main() -> None:
     if args.database:
         store = Store(args.database)
         store.migrate()
-        app = create_app(Settings(_env_file=None), store)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, api_tokens=BENCH_TOKEN)  # type: ignore[call-arg]
+        app = create_app(settings, store)
     else:
         app = bare_app()
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)

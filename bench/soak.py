@@ -37,6 +37,7 @@ from tests.unit.processors.factories import PLAN_MAP
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "soak.json"
 SECRET = "whsec_soak_" + uuid.uuid4().hex[:12]
+SOAK_TOKEN = "soak_" + uuid.uuid4().hex
 
 
 def soak_settings(bootstrap: str, args: argparse.Namespace, tmp: Path) -> Settings:
@@ -55,6 +56,7 @@ def soak_settings(bootstrap: str, args: argparse.Namespace, tmp: Path) -> Settin
         ingest_port=ingest,
         worker_web_port=worker,
         api_port=api,
+        api_tokens=SOAK_TOKEN,
         log_format="json",
     )
 
@@ -110,7 +112,7 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         pids |= {"broker": broker_pid(bootstrap), "load": os.getpid()}
         monitor = Monitor(settings, pids, {n: s.base_url for n, s in services.items()})
         results = Results()
-        prober = Prober(services["api"].base_url, results)
+        prober = Prober(services["api"].base_url, results, headers=services["api"].headers)
         sampled = Sampled(ReducerConfig.from_settings(settings))
         feeder = Feeder(sampled, args.sample_every)
         stop = asyncio.Event()

@@ -119,9 +119,16 @@ class Prober:
     """Polls the api for sampled customers until each expected version is served."""
 
     def __init__(
-        self, api_url: str, results: Results, interval: float = 0.1, per_round: int = 10
+        self,
+        api_url: str,
+        results: Results,
+        interval: float = 0.1,
+        per_round: int = 10,
+        *,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.api_url = api_url
+        self.headers = headers  # the api's bearer token
         self.results = results
         self.interval = interval
         self.per_round = per_round  # bounds the probes' load on the api: 100 GETs/s by default
@@ -133,7 +140,7 @@ class Prober:
 
     async def run(self, stop: asyncio.Event) -> None:
         timeout = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=timeout, headers=self.headers) as session:
             while not (stop.is_set() and not self.pending):
                 started = time.monotonic()
                 await asyncio.gather(

@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import sys
+from dataclasses import dataclass
 
 from billstream.settings import Settings
 
@@ -25,14 +26,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def child_environment(settings: Settings) -> tuple[dict[str, str], str | None]:
-    """The children's environment, with a generated dev signing secret when none is set."""
+@dataclass(frozen=True)
+class Generated:
+    """What `make dev` made up because the environment did not set it (printed in the banner)."""
+
+    signing_secret: str | None = None
+    api_token: str | None = None
+
+
+def child_environment(settings: Settings) -> tuple[dict[str, str], Generated]:
+    """The children's environment, with a dev signing secret and api token when none is set."""
     env = dict(os.environ)
-    generated = None
+    secret = token = None
     if not settings.stripe_webhook_secrets:
-        generated = "whsec_dev_" + secrets.token_hex(16)
-        env["STRIPE_WEBHOOK_SECRETS"] = generated
-    return env, generated
+        secret = "whsec_dev_" + secrets.token_hex(16)
+        env["STRIPE_WEBHOOK_SECRETS"] = secret
+    if not settings.api_tokens and settings.api_auth == "token":
+        token = "dev_" + secrets.token_urlsafe(24)
+        env["API_TOKENS"] = token
+    return env, Generated(secret, token)
 
 
 async def supervise(settings: Settings, services: list[str]) -> int:
@@ -74,14 +86,18 @@ async def stop_children(children: dict[str, asyncio.subprocess.Process]) -> None
             await proc.wait()
 
 
-def print_banner(settings: Settings, generated_secret: str | None) -> None:
-    secret = generated_secret or "(from STRIPE_WEBHOOK_SECRETS)"
+def print_banner(settings: Settings, generated: Generated) -> None:
+    secret = generated.signing_secret or "(from STRIPE_WEBHOOK_SECRETS)"
+    token = generated.api_token or "(from API_TOKENS)"
+    if settings.api_auth == "none":
+        token = "(none: API_AUTH=none, the api is open)"  # noqa: S105 (a label, not a secret)
     print(
         "\nbillstream dev is starting:\n"
-        f"  webhooks  POST http://127.0.0.1:{settings.ingest_port}/webhooks/stripe\n"
+        f"  webhooks  POST http://{settings.ingest_host}:{settings.ingest_port}/webhooks/stripe\n"
         f"  signing secret  {secret}\n"
-        f"  worker    http://127.0.0.1:{settings.worker_web_port}/metrics\n"
-        f"  api       http://127.0.0.1:{settings.api_port}/accounts\n"
+        f"  worker    http://{settings.worker_web_host}:{settings.worker_web_port}/metrics\n"
+        f"  api       http://{settings.api_host}:{settings.api_port}/accounts\n"
+        f"  api token {token}  (Authorization: Bearer <token>)\n"
         f"  kafka     {settings.kafka_bootstrap_servers}\n"
         "Ctrl-C stops everything.\n",
         flush=True,

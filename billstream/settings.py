@@ -6,6 +6,7 @@ here, so a bad value stops the process with one line naming the variable instead
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Annotated, Literal
 
@@ -18,6 +19,10 @@ DEFAULT_ALLOWED_EVENTS = (
     "invoice.*",
     "customer.*",
 )
+
+# A bearer token's characters (RFC 6750 b64token, without '='); long enough not to be guessed.
+TOKEN_CHARS = re.compile(r"[A-Za-z0-9\-._~+/]+")
+MIN_TOKEN_LENGTH = 16
 
 CsvTuple = Annotated[tuple[str, ...], NoDecode]
 CsvSecrets = Annotated[tuple[SecretStr, ...], NoDecode]
@@ -82,10 +87,18 @@ class Settings(BaseSettings):
     reconcile_cron_lookahead_seconds: int = Field(900, ge=0)
     reconcile_cron_batch_limit: int = Field(200, ge=1, le=10_000)
 
-    # HTTP ports
+    # HTTP ports and bind addresses (loopback by default: a laptop never serves its network)
     ingest_port: int = Field(8000, ge=0, le=65535)
     worker_web_port: int = Field(6066, ge=0, le=65535)
     api_port: int = Field(8080, ge=0, le=65535)
+    ingest_host: str = Field("127.0.0.1", min_length=1)
+    worker_web_host: str = Field("127.0.0.1", min_length=1)
+    api_host: str = Field("127.0.0.1", min_length=1)
+
+    # Read API authentication
+    api_tokens: CsvSecrets = ()
+    api_auth: Literal["token", "none"] = "token"
+    api_metrics_auth: bool = Field(False, description="whether /metrics needs a token too")
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -100,6 +113,20 @@ class Settings(BaseSettings):
                 raw = secret.get_secret_value() if isinstance(secret, SecretStr) else str(secret)
                 if not raw.startswith("whsec_"):
                     raise ValueError("every secret must start with 'whsec_'")
+        return value
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _parse_tokens(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, tuple):
+            for token in value:
+                raw = token.get_secret_value() if isinstance(token, SecretStr) else str(token)
+                if len(raw) < MIN_TOKEN_LENGTH or not TOKEN_CHARS.fullmatch(raw):
+                    raise ValueError(
+                        f"every token needs at least {MIN_TOKEN_LENGTH} characters of "
+                        "A-Z a-z 0-9 - . _ ~ + /"
+                    )
         return value
 
     @field_validator("stripe_webhook_allowed_events", mode="before")
@@ -157,6 +184,9 @@ class Settings(BaseSettings):
 
     def webhook_secret_values(self) -> tuple[str, ...]:
         return tuple(secret.get_secret_value() for secret in self.stripe_webhook_secrets)
+
+    def api_token_values(self) -> tuple[str, ...]:
+        return tuple(token.get_secret_value() for token in self.api_tokens)
 
 
 def describe_error(error: ValidationError) -> str:

@@ -44,10 +44,11 @@ def add_probe_routes(app: web.Application, registry: CollectorRegistry, ready: R
 async def serve_until_stopped(
     app: web.Application,
     port: int,
-    host: str = "0.0.0.0",  # noqa: S104
+    host: str = "127.0.0.1",
     idle_timeout: float = IDLE_TIMEOUT,
 ) -> None:
-    """Serve `app` until SIGINT/SIGTERM, then shut down gracefully (cleanup contexts run).
+    """Serve `app` on `host:port` until SIGINT/SIGTERM, then shut down gracefully (cleanup
+    contexts run). Callers pass their service's `*_HOST` setting.
 
     `idle_timeout` closes a connection that sends no complete request head for that long, from
     its opening or its previous response: aiohttp's default (about an hour) lets slow clients

@@ -9,6 +9,15 @@ from pydantic import SecretStr
 
 from billstream.settings import Settings
 
+# The read API's bearer token in tests (`make_settings` sets it as API_TOKENS).
+TEST_API_TOKEN = "test-api-token-0123456789"
+
+
+def bearer(settings: Settings) -> dict[str, str]:
+    """The `Authorization` header a client of the api built from `settings` sends (or none)."""
+    tokens = settings.api_token_values()
+    return {"Authorization": f"Bearer {tokens[0]}"} if tokens else {}
+
 
 def free_port() -> int:
     """An ephemeral port nobody listens on right now (never the fixed dev ports)."""

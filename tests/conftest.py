@@ -12,6 +12,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from billstream.settings import Settings
+from tests.children import TEST_API_TOKEN
 from tests.stripe_mock import closed_port_url, stripe_mock  # noqa: F401  (shared fixtures)
 
 SettingsFactory = Callable[..., Settings]
@@ -44,6 +45,7 @@ def make_settings(unique_id: str) -> SettingsFactory:
             "billstream_topic_prefix": f"t{unique_id}.",
             "billstream_app_id": f"billstream-test-{unique_id}",
             "stripe_webhook_secrets": "whsec_test_secret",
+            "api_tokens": TEST_API_TOKEN,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

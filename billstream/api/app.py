@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 
 from billstream.api import openapi
+from billstream.api.auth import auth_middleware
 from billstream.api.metrics import ApiMetrics
 from billstream.api.routes import EXECUTOR, METRICS, STORE, add_routes, errors_and_metrics
 from billstream.api.store import Store
@@ -37,10 +38,15 @@ def create_app(
     metrics: ApiMetrics | None = None,
     consumer: ConsumerStatus | None = None,
 ) -> web.Application:
-    """The aiohttp app; without a consumer, readiness is the database alone (tests, bench)."""
+    """The aiohttp app; without a consumer, readiness is the database alone (tests, bench).
+
+    Raises `AuthNotConfigured` without `API_TOKENS` unless `API_AUTH=none`.
+    """
+    require_token = auth_middleware(settings)
     metrics = metrics if metrics is not None else ApiMetrics.create()
     executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="read-model")
-    app = web.Application(middlewares=[errors_and_metrics])
+    guard = [] if require_token is None else [require_token]
+    app = web.Application(middlewares=[errors_and_metrics, *guard])
     app[STORE] = store
     app[EXECUTOR] = executor
     app[METRICS] = metrics
@@ -57,7 +63,7 @@ def create_app(
             return False
         return True
 
-    document = orjson.dumps(openapi.document())
+    document = orjson.dumps(openapi.document(settings.api_metrics_auth))
 
     async def openapi_json(_: web.Request) -> web.Response:
         return web.Response(body=document, content_type="application/json")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
 from billstream.api.app import create_app
+from billstream.api.auth import configuration_error
 from billstream.api.consumer import StateConsumer
 from billstream.api.metrics import ApiMetrics
 from billstream.api.service import read_model_service
@@ -35,5 +37,9 @@ def build_app(settings: Settings, metrics: ApiMetrics | None = None) -> web.Appl
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    asyncio.run(serve_until_stopped(build_app(settings), settings.api_port))
+    error = configuration_error(settings)
+    if error is not None:
+        print(f"billstream: invalid configuration: {error}", file=sys.stderr)
+        return 2
+    asyncio.run(serve_until_stopped(build_app(settings), settings.api_port, settings.api_host))
     return 0

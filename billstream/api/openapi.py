@@ -34,6 +34,10 @@ def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[
 TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
 ERRORS = {
     "400": _json("Error", "a path or query value is invalid; `parameter` names it"),
+    "401": {
+        **_json("Error", "no bearer token, or not one of API_TOKENS"),
+        "headers": {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    },
     "503": _json("Error", "the read model is unavailable (database down, not migrated yet)"),
 }
 CUSTOMER_ID = {
@@ -109,10 +113,21 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def _get(summary: str, responses: dict[str, Any], parameters: list[Any] | None = None) -> Any:
-    operation = {"summary": summary, "responses": responses}
+# Routes anyone may call: probes and this document (`/metrics` unless API_METRICS_AUTH=true).
+OPEN: list[dict[str, list[str]]] = []
+
+
+def _get(
+    summary: str,
+    responses: dict[str, Any],
+    parameters: list[Any] | None = None,
+    security: list[dict[str, list[str]]] | None = None,
+) -> Any:
+    operation: dict[str, Any] = {"summary": summary, "responses": responses}
     if parameters:
         operation["parameters"] = parameters
+    if security is not None:
+        operation["security"] = security
     return {"get": operation}
 
 
@@ -151,32 +166,49 @@ PATHS: dict[str, Any] = {
         {"200": _json("TransitionList", "changes"), "404": _json("Error", "unknown"), **ERRORS},
         [CUSTOMER_ID],
     ),
-    "/healthz": _get("process up", {"200": _json("Status", "up")}),
+    "/healthz": _get("process up", {"200": _json("Status", "up")}, security=OPEN),
     "/readyz": _get(
         "read model reachable and writable, consumer assigned",
         {"200": _json("Status", "ready"), "503": _json("Status", "not ready")},
+        security=OPEN,
     ),
     "/metrics": _get(
-        "Prometheus metrics",
+        "Prometheus metrics; needs the token only with API_METRICS_AUTH=true",
         {
             "200": {
                 "description": "text format",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
-            }
+            },
+            "401": ERRORS["401"],
         },
+        security=OPEN,  # document() requires the token when API_METRICS_AUTH=true
     ),
     "/openapi.json": _get(
         "this document",
         {"200": {"description": "OpenAPI 3.0", "content": {JSON: {"schema": {"type": "object"}}}}},
+        security=OPEN,
     ),
 }
 
 
-def document() -> dict[str, Any]:
-    """The OpenAPI 3.0 document of the read API."""
+def document(metrics_auth: bool = False) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of the read API (`metrics_auth`: API_METRICS_AUTH)."""
+    paths = dict(PATHS)
+    if metrics_auth:
+        paths["/metrics"] = {"get": {**PATHS["/metrics"]["get"], "security": [{"bearer": []}]}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "billstream read API", "version": "1"},
-        "paths": PATHS,
-        "components": {"schemas": SCHEMAS},
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "one of API_TOKENS (unless the api runs with API_AUTH=none)",
+                }
+            },
+        },
+        "security": [{"bearer": []}],
     }

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from billstream.api import cursor
+from billstream.api.auth import CHALLENGE, Unauthorized
 from billstream.api.metrics import ApiMetrics
 from billstream.api.params import BadParameter, list_query, text_value
 from billstream.api.store import Store
@@ -97,10 +98,17 @@ def add_routes(app: web.Application) -> None:
 
 @web.middleware
 async def errors_and_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bad input → 400, unknown route → 404, store down → 503; counted per route template."""
+    """Bad input → 400, no token → 401, unknown route → 404, store down → 503; counted per
+    route template."""
     started = time.perf_counter()
     try:
         response = await handler(request)
+    except Unauthorized:
+        response = json_response(
+            {"error": "unauthorized", "message": "a valid bearer token is required"},
+            status=401,
+            headers=CHALLENGE,
+        )
     except BadParameter as error:
         response = error_response(400, "bad_request", error.message, parameter=error.parameter)
     except Unavailable as error:

@@ -17,7 +17,7 @@ from billstream.web import IDLE_TIMEOUT, serve_until_stopped
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="0.0.0.0", help="address to bind (default: all)")  # noqa: S104
+    parser.add_argument("--host", default=None, help="address to bind (default: INGEST_HOST)")
     parser.add_argument("--port", type=int, default=None, help="port (default: INGEST_PORT)")
 
 
@@ -51,6 +51,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     port = settings.ingest_port if args.port is None else args.port
+    host = settings.ingest_host if args.host is None else args.host
     # A slow client gets as long for a request's head as ingest gives it for the body.
-    serve(create_app(settings), port, args.host, idle_timeout=settings.ingest_read_timeout)
+    serve(create_app(settings), port, host, idle_timeout=settings.ingest_read_timeout)
     return 0

@@ -79,6 +79,7 @@ def create_faust_app(settings: Settings, **overrides: Any) -> BillstreamFaustApp
         "consumer_max_fetch_size": max(1024**2, record_bytes(settings.stripe_webhook_max_body)),
         "producer_max_request_size": record_bytes(settings.stripe_webhook_max_body),
         "web_port": settings.worker_web_port,
+        "web_bind": settings.worker_web_host,
         "web_enabled": True,
         "web_stats_enabled": False,
         "web_graph_enabled": False,

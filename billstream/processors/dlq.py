@@ -9,13 +9,32 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from billstream.limits import REASONS as LIMIT_REASONS
 from billstream.routing import HEADER_ERROR
 
 Headers = list[tuple[str, bytes]]
 
-# Reasons the worker itself assigns; the reducer's InvalidEvent reasons are added to these.
+# Reasons the worker itself assigns.
 MISSING_KEY = "missing_key"
 REDUCER_ERROR = "reducer_error"
+# The reducer's InvalidEvent reasons (parsing.py, plans.py); the contract limits' come from limits.
+NOT_JSON = "not_json"
+NOT_OBJECT = "not_object"
+MISSING_FIELD = "missing_field"
+BAD_TYPE = "bad_type"
+
+# Every reason a dead letter can carry (its `error` header, billstream_dlq_total{reason}): the
+# one list. The worker exports each at 0 from start-up, so an alert sees the first dead letter
+# after a restart; tests/unit/processors/test_metric_labels.py fails on a reason missing here.
+DLQ_REASONS: tuple[str, ...] = (
+    MISSING_KEY,
+    REDUCER_ERROR,
+    NOT_JSON,
+    NOT_OBJECT,
+    MISSING_FIELD,
+    BAD_TYPE,
+    *LIMIT_REASONS,
+)
 
 
 def header_items(headers: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> Headers:

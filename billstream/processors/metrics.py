@@ -6,12 +6,15 @@ DLQ reasons); never a customer id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from billstream.processors import effects as fx
+from billstream.processors.dlq import DLQ_REASONS
+from billstream.processors.reducer import SUBSCRIPTION_EVENT_TYPES
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 # Time to recover or complete SCA: seconds (instant 3-D Secure) to weeks (dunning retries).
@@ -27,9 +30,14 @@ LAG_BUCKETS = (
 
 
 class ProcessorMetrics:
-    """The worker's metrics on one registry (tests pass a fresh one)."""
+    """The worker's metrics on one registry (tests pass a fresh one).
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    Every counter with a bounded label set exports each known value at 0 from the start, so
+    `increase()` and alerts see the first occurrence after a restart; `plans` (the settings'
+    BILLING_PLAN_ORDER) bounds `stripe_subscription_plan_changed_total`.
+    """
+
+    def __init__(self, registry: CollectorRegistry, plans: Sequence[str] = ()) -> None:
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
             return Counter(name, doc, labels, registry=registry)
 
@@ -98,6 +106,15 @@ class ProcessorMetrics:
             fx.DowngradeScheduled: self.downgrade_scheduled.inc,
         }
         self._counts = self._effect_counts()
+        self._export_known_labels(plans)
+
+    def _export_known_labels(self, plans: Sequence[str]) -> None:
+        for reason in DLQ_REASONS:
+            self.dlq.labels(reason)
+        for event_type in SUBSCRIPTION_EVENT_TYPES:
+            self.subscription_events.labels(event_type)
+        for from_plan, to_plan in itertools.permutations(plans, 2):
+            self.plan_changed.labels(from_plan, to_plan)
 
     def record(self, effects: Iterable[fx.Effect]) -> None:
         """Count what one applied event caused."""

@@ -42,7 +42,10 @@ SUBSCRIPTION_LABELS = frozenset(
 
 # Effects are frozen values: one instance per label serves every event.
 _SUBSCRIPTION_EVENTS = {label: fx.SubscriptionEvent(label) for label in SUBSCRIPTION_LABELS}
-_OTHER_SUBSCRIPTION_EVENT = fx.SubscriptionEvent("other")
+OTHER_SUBSCRIPTION_LABEL = "other"
+# Every `type` of stripe_subscription_event_total: the handled types, and "other" for the rest.
+SUBSCRIPTION_EVENT_TYPES = (*sorted(SUBSCRIPTION_LABELS), OTHER_SUBSCRIPTION_LABEL)
+_OTHER_SUBSCRIPTION_EVENT = fx.SubscriptionEvent(OTHER_SUBSCRIPTION_LABEL)
 _CHECKOUT_COMPLETED = fx.CheckoutCompleted()
 
 

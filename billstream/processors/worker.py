@@ -51,7 +51,7 @@ def build_worker(
 ) -> Worker:
     """Declare everything on a fresh Faust app; nothing connects until the app starts."""
     registry = registry if registry is not None else CollectorRegistry()
-    metrics = ProcessorMetrics(registry)
+    metrics = ProcessorMetrics(registry, settings.billing_plan_order)
     app = create_faust_app(settings, **app_overrides)
     table = customer_state_table(app, settings.billstream_topic_partitions)
     source = raw_topic(app, settings.topic(STRIPE_EVENTS))

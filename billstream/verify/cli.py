@@ -34,7 +34,10 @@ DEFAULT_OUTPUT = Path("var") / "rebuild" / "account-state.jsonl"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api-url", help="also compare with GET /accounts of this API (verify)")
+    parser.add_argument(
+        "--api-url",
+        help="also compare with GET /accounts of this API (verify), as the first of API_TOKENS",
+    )
     parser.add_argument(
         "--output", type=Path, default=None, help=f"rebuild: JSON lines file ({DEFAULT_OUTPUT})"
     )
@@ -81,7 +84,9 @@ async def _served(settings: Settings, api_url: str | None) -> list[tuple[str, di
     topic = settings.topic(ACCOUNT_STATE)
     sources = [(topic, (await latest_per_key(settings, topic))[0])]
     if api_url:
-        sources.append((api_url, await api_accounts(api_url)))
+        # The api's own setting names the token: the first of API_TOKENS (the newest, by habit).
+        tokens = settings.api_token_values()
+        sources.append((api_url, await api_accounts(api_url, tokens[0] if tokens else None)))
     return sources
 
 

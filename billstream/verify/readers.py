@@ -103,14 +103,17 @@ async def latest_per_key(settings: Settings, topic: str) -> tuple[dict[str, Any]
     return latest, read
 
 
-async def api_accounts(api_url: str, timeout: float = 30.0) -> dict[str, Any]:
-    """Every account the API serves, by walking GET /accounts pages."""
+async def api_accounts(
+    api_url: str, token: str | None = None, timeout: float = 30.0
+) -> dict[str, Any]:
+    """Every account the API serves, by walking GET /accounts pages (as bearer `token`)."""
     accounts: dict[str, Any] = {}
     url = f"{api_url.rstrip('/')}/accounts"
     params: dict[str, str | int] = {"limit": API_PAGE_SIZE}
     client_timeout = aiohttp.ClientTimeout(total=timeout)
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     try:
-        async with aiohttp.ClientSession(timeout=client_timeout) as session:
+        async with aiohttp.ClientSession(timeout=client_timeout, headers=headers) as session:
             while True:
                 async with session.get(url, params=params) as response:
                     if response.status != 200:

@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from billstream.routing import routing_key
 from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
+from tests.children import bearer
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 90.0
@@ -68,6 +69,7 @@ class Service:
         self.argv = [sys.executable, "-m", "billstream.cli", command, *args]
         self.env = settings_env(settings)
         self.base_url = f"http://127.0.0.1:{port}"
+        self.headers = bearer(settings)  # the api wants it; ingest and worker ignore it
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -99,7 +101,7 @@ class Service:
         """(status, JSON body or text) of a GET; fails if the process died."""
         self.running()
         async with (
-            aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as session,
+            aiohttp.ClientSession(timeout=HTTP_TIMEOUT, headers=self.headers) as session,
             session.get(self.base_url + path) as response,
         ):
             text = await response.text()

@@ -26,7 +26,7 @@ import aiohttp
 import yaml
 
 from billstream.settings import Settings
-from tests.children import free_port, settings_env
+from tests.children import bearer, free_port, settings_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "prometheus" / "alerts.yml"
@@ -40,10 +40,10 @@ def service_env(settings: Settings) -> dict[str, str]:
     return settings_env(settings, LOG_LEVEL="INFO", LOG_FORMAT="json", PYTHONUNBUFFERED="1")
 
 
-async def get_json(url: str, **params: str) -> Any:
+async def get_json(url: str, headers: dict[str, str] | None = None, **params: str) -> Any:
     timeout = aiohttp.ClientTimeout(total=10)
     async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
+        aiohttp.ClientSession(timeout=timeout, headers=headers) as session,
         session.get(url, params=params) as response,
     ):
         return await response.json(content_type=None)
@@ -101,6 +101,11 @@ class LiveStack:
     with_prometheus: bool = True
 
     @property
+    def api_headers(self) -> dict[str, str]:
+        """What a client of this stack's api sends: its bearer token."""
+        return bearer(self.settings)
+
+    @property
     def prometheus(self) -> str:
         return f"http://127.0.0.1:{self.prometheus_port}"
 
@@ -128,7 +133,7 @@ class LiveStack:
 
     def prometheus_argv(self) -> list[str]:
         binary = shutil.which("prometheus")
-        assert binary, "prometheus is missing: apt-get install prometheus (.ci/run does)"
+        assert binary, "prometheus is missing: make test installs it (scripts/system-deps.sh)"
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(ALERTS)],

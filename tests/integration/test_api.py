@@ -17,6 +17,7 @@ from billstream.api.main import build_app
 from billstream.api.metrics import ApiMetrics
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE, contract_topics, ensure_topics
+from tests.children import TEST_API_TOKEN
 from tests.conftest import SettingsFactory
 from tests.integration.kafka import produce
 from tests.unit.api.helpers import state_value
@@ -24,6 +25,7 @@ from tests.unit.api.helpers import state_value
 Client = TestClient[Any, Any]
 ClientFactory = Callable[[Application], Awaitable[Client]]
 DEADLINE_SECONDS = 45.0
+AUTH = {"Authorization": f"Bearer {TEST_API_TOKEN}"}
 
 
 def api_app(settings: Settings, database: Path) -> tuple[Application, ApiMetrics]:
@@ -85,7 +87,7 @@ async def test_state_produced_to_the_broker_is_served(
         state_value("cus_2", 1),
     )
     app, metrics = api_app(settings, tmp_path / "read.db")
-    client = await aiohttp_client(app)
+    client = await aiohttp_client(app, headers=AUTH)
 
     async def served() -> bool:
         return (
@@ -122,7 +124,7 @@ async def test_restart_ignores_replays_and_a_new_read_model_reseeds(
         settings, state_value("cus_1", 1), state_value("cus_1", 3, plan="BUSINESS")
     )
     first_app, _ = api_app(settings, tmp_path / "read.db")
-    first = await aiohttp_client(first_app)
+    first = await aiohttp_client(first_app, headers=AUTH)
 
     async def at_version_3() -> bool:
         return await account_version(first, "cus_1") == 3
@@ -133,7 +135,7 @@ async def test_restart_ignores_replays_and_a_new_read_model_reseeds(
     # A late, older version: the restarted api (same group, same database) must ignore it.
     await produce_states(settings, state_value("cus_1", 2, plan="FREE"), state_value("cus_9", 1))
     again_app, again_metrics = api_app(settings, tmp_path / "read.db")
-    again = await aiohttp_client(again_app)
+    again = await aiohttp_client(again_app, headers=AUTH)
 
     async def caught_up() -> bool:
         return await account_version(again, "cus_9") == 1
@@ -154,7 +156,7 @@ async def test_restart_ignores_replays_and_a_new_read_model_reseeds(
         update={"billstream_app_id": settings.billstream_app_id + "-2"}
     )
     fresh_app, _ = api_app(reseed_settings, tmp_path / "fresh.db")
-    fresh = await aiohttp_client(fresh_app)
+    fresh = await aiohttp_client(fresh_app, headers=AUTH)
 
     async def reseeded() -> bool:
         return (

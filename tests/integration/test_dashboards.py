@@ -58,7 +58,8 @@ async def api_counts(live: LiveStack) -> dict[str, Counter[str]]:
     after: str | None = None
     while True:
         params = {"limit": "500", **({"after": after} if after else {})}
-        page = await get_json(f"http://127.0.0.1:{live.settings.api_port}/accounts", **params)
+        url = f"http://127.0.0.1:{live.settings.api_port}/accounts"
+        page = await get_json(url, live.api_headers, **params)
         for account in page["items"]:
             for name, counter in counts.items():
                 counter[str(account[name])] += 1

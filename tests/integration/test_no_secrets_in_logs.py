@@ -25,6 +25,7 @@ import pytest
 from billstream.ingest.app import WEBHOOK_PATH
 from billstream.stripe_signing import sign_payload
 from billstream.topics import ensure_topics
+from tests.children import TEST_API_TOKEN
 from tests.conftest import SettingsFactory
 from tests.integration.live_stack import (
     SERVICES,
@@ -164,7 +165,7 @@ async def test_no_secret_or_payload_reaches_any_log(stack: LiveStack, unique_id:
     api = f"http://127.0.0.1:{stack.settings.api_port}"
 
     async def pipeline_done() -> bool:
-        account = await get_json(f"{api}/accounts/{customer}")
+        account = await get_json(f"{api}/accounts/{customer}", stack.api_headers)
         worker = "\n".join(stack.log_lines("worker"))
         return (
             account.get("customer_id") == customer
@@ -182,4 +183,5 @@ async def test_no_secret_or_payload_reaches_any_log(stack: LiveStack, unique_id:
             assert canary not in line, (name, line)
             assert WEBHOOK_SECRET not in line, name
             assert API_KEY not in line, name
+            assert TEST_API_TOKEN not in line, name
             assert not KEY_MATERIAL.search(line), (name, line)

@@ -34,7 +34,7 @@ from billstream.simulate.traffic import TrafficConfig, traffic
 from billstream.topics import STRIPE_EVENTS, ensure_topics
 from billstream.verify import cli
 from billstream.verify.readers import latest_per_key
-from tests.children import free_port
+from tests.children import bearer, free_port
 from tests.conftest import SettingsFactory
 from tests.integration.kafka import produce
 from tests.integration.stripe_tools import WorkerChild
@@ -111,7 +111,7 @@ async def test_verify_reports_nothing_then_exactly_the_corrupted_row(
     try:
         await worker.wait_ready()
         database = tmp_path / "read.db"
-        client = await aiohttp_client(api_app(settings, database))
+        client = await aiohttp_client(api_app(settings, database), headers=bearer(settings))
         api_url = str(client.make_url("")).rstrip("/")
 
         rebuilt_file = tmp_path / "rebuilt.jsonl"

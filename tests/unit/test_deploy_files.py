@@ -116,6 +116,18 @@ def test_observability_config_is_mounted_where_it_is_read(compose: dict[str, Any
         assert targets[name] == [f"{name}:{port}"]
 
 
+def test_containers_bind_every_interface_and_the_api_needs_tokens(compose: dict[str, Any]) -> None:
+    """Loopback is the settings' default (a laptop); inside a container it would be unreachable."""
+    hosts = {"ingest": "INGEST_HOST", "worker": "WORKER_WEB_HOST", "api": "API_HOST"}
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for name, variable in hosts.items():
+        assert compose["services"][name]["environment"][variable] == "0.0.0.0", name
+        assert re.search(rf"^\s+{variable}=0\.0\.0\.0\b", dockerfile, re.MULTILINE), variable
+    api = compose["services"]["api"]["environment"]
+    assert api["API_TOKENS"].startswith("${API_TOKENS?")  # unset stops `compose up`
+    assert api["API_AUTH"] == "${API_AUTH:-token}"
+
+
 def test_every_long_running_service_has_a_health_check(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         if name != "kafka-init":

@@ -18,7 +18,7 @@ PROMETHEUS = ROOT / "prometheus"
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("promtool")
     if binary is None:
-        pytest.fail("promtool is missing: apt-get install prometheus (.ci/run does)")
+        pytest.fail("promtool is missing: make test installs it (scripts/system-deps.sh)")
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=120)
 
 

@@ -15,10 +15,12 @@ from sqlalchemy.exc import OperationalError
 from billstream.api import cursor
 from billstream.api.app import create_app
 from billstream.api.store import Store
+from tests.children import TEST_API_TOKEN
 from tests.conftest import SettingsFactory
 from tests.unit.api.helpers import make_state
 
 Client = TestClient[Any, Any]
+AUTH = {"Authorization": f"Bearer {TEST_API_TOKEN}"}
 ClientFactory = Callable[[Application], Awaitable[Client]]
 
 
@@ -46,7 +48,7 @@ def seeded(sqlite_store: Store) -> Store:
 async def client(
     aiohttp_client: ClientFactory, make_settings: SettingsFactory, seeded: Store
 ) -> Client:
-    return await aiohttp_client(create_app(make_settings(), seeded))
+    return await aiohttp_client(create_app(make_settings(), seeded), headers=AUTH)
 
 
 async def get_json(client: Client, path: str, status: int = 200) -> Any:
@@ -169,7 +171,9 @@ async def test_readyz_needs_schema_database_and_assigned_healthy_consumer(
 ) -> None:
     store = Store(f"sqlite:///{tmp_path}/ready.db")
     consumer = FakeConsumer(assigned=False)
-    client = await aiohttp_client(create_app(make_settings(), store, consumer=consumer))
+    client = await aiohttp_client(
+        create_app(make_settings(), store, consumer=consumer), headers=AUTH
+    )
     assert await get_json(client, "/readyz", 503) == {"status": "not_ready"}
     assert (await get_json(client, "/accounts", 503))["error"] == "unavailable"
     store.migrate()

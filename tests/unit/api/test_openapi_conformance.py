@@ -19,6 +19,7 @@ from billstream.api.app import create_app
 from billstream.api.openapi import document
 from billstream.api.store import Store
 from billstream.settings import Settings
+from tests.children import TEST_API_TOKEN
 from tests.unit.api.helpers import make_state
 
 MAX_EXAMPLES = 40
@@ -33,7 +34,8 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store.apply([make_state("cus_123", 1), make_state("cus_123", 2, plan="FREE")])
     store.apply([make_state(f"cus_{n}", 1, payment_state="past_due") for n in range(5)])
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(create_app(Settings(_env_file=None), store))  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, api_tokens=TEST_API_TOKEN)  # type: ignore[call-arg]
+    runner = web.AppRunner(create_app(settings, store))
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)
     loop.run_until_complete(site.start())
@@ -63,4 +65,4 @@ schema = schemathesis.from_pytest_fixture("api_schema")
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_responses_conform_to_the_openapi_document(case: schemathesis.Case) -> None:
-    case.call_and_validate(timeout=10)
+    case.call_and_validate(timeout=10, headers={"Authorization": f"Bearer {TEST_API_TOKEN}"})

@@ -16,6 +16,7 @@ def test_settings_map_onto_faust_and_stray_faust_variables_are_ignored(
         "PROCESSING_GUARANTEE": "exactly_once",
         "STORE": "rocksdb://",
         "WEB_PORT": "1",
+        "WEB_BIND": "0.0.0.0",
         "APP_ENV_PREFIX": "",
         f"{FAUST_ENV_PREFIX}BROKER_URL": "kafka://prefixed:1",
     }.items():
@@ -23,6 +24,7 @@ def test_settings_map_onto_faust_and_stray_faust_variables_are_ignored(
     settings = make_settings(
         kafka_bootstrap_servers="k1:9092,k2:9093",
         worker_web_port=16123,
+        worker_web_host="127.0.0.3",
         billstream_topic_partitions=6,
         worker_session_timeout=12,
     )
@@ -34,4 +36,5 @@ def test_settings_map_onto_faust_and_stray_faust_variables_are_ignored(
     assert conf.processing_guarantee.value == "at_least_once"
     assert conf.store.scheme == "memory"
     assert (conf.web_port, conf.topic_partitions) == (16123, 6)
+    assert conf.web_bind == "127.0.0.3"  # WORKER_WEB_HOST, not Faust's own WEB_BIND
     assert (conf.broker_session_timeout, conf.broker_heartbeat_interval) == (12, 3)

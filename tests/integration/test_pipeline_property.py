@@ -38,7 +38,7 @@ from billstream.processors.steps import apply_record
 from billstream.routing import routing_key
 from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
-from tests.children import free_port
+from tests.children import TEST_API_TOKEN, bearer, free_port
 from tests.integration.live_stack import LiveStack
 from tests.unit.processors import factories as f
 
@@ -137,8 +137,9 @@ class Pipeline:
     def served(self, customer: str) -> dict[str, Any] | None:
         segment = urllib.parse.quote(customer, safe="")
         url = f"http://127.0.0.1:{self.settings.api_port}/accounts/{segment}"
+        request = urllib.request.Request(url, headers=bearer(self.settings))
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10) as response:
                 account: dict[str, Any] = json.load(response)
                 return account
         except urllib.error.HTTPError as error:
@@ -200,6 +201,7 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         billstream_topic_prefix=f"t{unique}.",
         billstream_app_id=f"billstream-property-{unique}",
         stripe_webhook_secrets=SECRET,
+        api_tokens=TEST_API_TOKEN,
         billing_plan_map=f.PLAN_MAP,
         ingest_port=free_port(),
         worker_web_port=free_port(),

@@ -37,7 +37,7 @@ from bench.api_serve import AUTH_HEADER, BENCH_TOKEN
 from billstream.api.consumer import Batch, StateConsumer
 from billstream.api.metrics import ApiMetrics
 from billstream.api.models import accounts
-from billstream.api.state import AccountState
+from billstream.api.state import AccountStateMessage
 from billstream.api.store import Store, engine_url
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE, contract_topics, ensure_topics
@@ -57,9 +57,9 @@ end
 """
 
 
-def states(count: int, version: int = 1) -> list[AccountState]:
+def states(count: int, version: int = 1) -> list[AccountStateMessage]:
     return [
-        AccountState(
+        AccountStateMessage(
             customer_id=f"cus_{n:06d}",
             plan=("FREE", "PRO", "BUSINESS")[n % 3],
             interval="month",
@@ -98,7 +98,7 @@ def bare_insert_rate(url: str, rows: list[dict[str, Any]]) -> float:
         engine.dispose()
 
 
-def apply_rate(store: Store, items: list[AccountState]) -> float:
+def apply_rate(store: Store, items: list[AccountStateMessage]) -> float:
     started = time.perf_counter()
     for chunk in batches(items):
         store.apply(chunk)

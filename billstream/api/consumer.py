@@ -17,14 +17,14 @@ from aiokafka.errors import KafkaError
 
 from billstream.api.metrics import ApiMetrics
 from billstream.api.quarantine import QuarantinedRecord, refused_by_data
-from billstream.api.state import AccountState, MalformedMessage, decode
+from billstream.api.state import AccountStateMessage, MalformedMessage, decode
 from billstream.api.store import ApplyResult, Store
 from billstream.limits import record_bytes
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE
 
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
-Decoded = tuple[ConsumerRecord[bytes, bytes], AccountState]
+Decoded = tuple[ConsumerRecord[bytes, bytes], AccountStateMessage]
 MAX_BACKOFF_SECONDS = 30.0
 
 log = logging.getLogger(__name__)

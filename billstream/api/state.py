@@ -25,32 +25,12 @@ Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 PaymentState = Literal["ok", "past_due", "requires_action"]
 PAYMENT_STATES: tuple[str, ...] = ("ok", "past_due", "requires_action")
 
-# The API body of an account: exactly the contract's fields, in its order (DESIGN.md).
-ACCOUNT_FIELDS = (
-    "customer_id",
-    "plan",
-    "interval",
-    "subscription_id",
-    "subscription_status",
-    "payment_state",
-    "cancel_at_period_end",
-    "pending_plan",
-    "current_period_end",
-    "deleted",
-    "version",
-    "updated_by_event",
-    "updated_by_event_type",
-    "updated_at",
-)
-# The fields whose change a transition records (the rest is bookkeeping).
-TRACKED_FIELDS = ACCOUNT_FIELDS[1:10]
-
 
 class MalformedMessage(ValueError):
     """The record is not an account state; the consumer logs, counts and skips it."""
 
 
-class AccountState(BaseModel):
+class AccountStateMessage(BaseModel):
     """One account-state value; unknown extra fields are ignored (forward compatible)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
@@ -67,21 +47,21 @@ class AccountState(BaseModel):
     deleted: bool = False
     version: Annotated[int, Field(ge=0, le=2**62)]
     updated_by_event: IdText | None = None
-    updated_at: Int64 | None = None
     # Added by the worker for the transitions table; older messages lack it.
     updated_by_event_type: Text | None = None
+    updated_at: Int64 | None = None
 
     def row(self) -> dict[str, Any]:
         """The `accounts` row."""
         return self.model_dump()
 
 
-def decode(key: bytes | None, value: bytes | None) -> AccountState | None:
+def decode(key: bytes | None, value: bytes | None) -> AccountStateMessage | None:
     """The state in a record, None for a tombstone; raises MalformedMessage otherwise."""
     if value is None:
         return None
     try:
-        state = AccountState.model_validate_json(value)
+        state = AccountStateMessage.model_validate_json(value)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "value"
@@ -89,3 +69,12 @@ def decode(key: bytes | None, value: bytes | None) -> AccountState | None:
     if key is not None and key != state.customer_id.encode():
         raise MalformedMessage(f"key {key[:64]!r} is not the value's customer_id")
     return state
+
+
+# The API body of an account: exactly the message's fields, in the contract's order (DESIGN.md).
+# The api cannot import the worker's schema; tests/unit/test_account_state_contract.py holds
+# this, the table, the OpenAPI schema and the docs to the worker's AccountState.
+ACCOUNT_FIELDS: tuple[str, ...] = tuple(AccountStateMessage.model_fields)
+# The fields whose change a transition records: all but the key and the stamps of a change.
+STAMPS = ("version", "updated_by_event", "updated_by_event_type", "updated_at")
+TRACKED_FIELDS = tuple(name for name in ACCOUNT_FIELDS if name not in ("customer_id", *STAMPS))

@@ -24,7 +24,7 @@ from billstream.api import queries
 from billstream.api.engines import reader_engine, writer_engine
 from billstream.api.models import account_transitions, accounts, quarantined_records
 from billstream.api.quarantine import QuarantinedRecord
-from billstream.api.state import ACCOUNT_FIELDS, TRACKED_FIELDS, AccountState
+from billstream.api.state import ACCOUNT_FIELDS, TRACKED_FIELDS, AccountStateMessage
 
 MIGRATIONS = "billstream.api:migrations"
 IN_CHUNK = 500  # ids per IN (...) list: far below every backend's bound-parameter limit
@@ -131,7 +131,7 @@ class Store:
         with self.reader.connect() as connection:
             return query(connection)
 
-    def apply(self, states: Sequence[AccountState]) -> ApplyResult:
+    def apply(self, states: Sequence[AccountStateMessage]) -> ApplyResult:
         """Store every state newer than the stored one, in ONE transaction (all or nothing)."""
         if not states:
             return ApplyResult(0, 0)

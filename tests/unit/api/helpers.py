@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from aiokafka import ConsumerRecord
 
-from billstream.api.state import AccountState
+from billstream.api.state import AccountStateMessage
 
 
 def state_value(customer_id: str, version: int, **fields: Any) -> dict[str, Any]:
@@ -32,8 +32,8 @@ def state_value(customer_id: str, version: int, **fields: Any) -> dict[str, Any]
     return value
 
 
-def make_state(customer_id: str, version: int, **fields: Any) -> AccountState:
-    return AccountState.model_validate(state_value(customer_id, version, **fields))
+def make_state(customer_id: str, version: int, **fields: Any) -> AccountStateMessage:
+    return AccountStateMessage.model_validate(state_value(customer_id, version, **fields))
 
 
 def record(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from billstream.kafka_security import aiokafka_options
 from billstream.settings import Settings
 
 STRIPE_EVENTS = "stripe.events"
@@ -46,7 +47,7 @@ def contract_topics(settings: Settings) -> list[TopicSpec]:
 async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> None:
     """Create missing topics; existing ones are left as they are (idempotent)."""
     specs = specs if specs is not None else contract_topics(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from billstream.api.metrics import ApiMetrics
 from billstream.api.state import AccountState, MalformedMessage, decode
 from billstream.api.store import ApplyResult, Store
+from billstream.kafka_security import aiokafka_options
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE
 
@@ -43,7 +44,7 @@ class StateConsumer:
     ) -> None:
         self.topic = settings.topic(ACCOUNT_STATE)
         self.group_id = f"{settings.billstream_app_id}-api"
-        self.bootstrap = settings.kafka_bootstrap_servers
+        self.kafka_options = aiokafka_options(settings)
         self.store = store
         self.metrics = metrics
         self.executor = executor
@@ -59,7 +60,7 @@ class StateConsumer:
     async def start(self) -> None:
         kafka = AIOKafkaConsumer(
             self.topic,
-            bootstrap_servers=self.bootstrap,
+            **self.kafka_options,
             group_id=self.group_id,
             auto_offset_reset="earliest",
             enable_auto_commit=False,

@@ -20,6 +20,7 @@ from typing import Any, cast
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from billstream.ingest.publisher import PublishError, Record
+from billstream.kafka_security import librdkafka_config
 from billstream.settings import Settings
 from billstream.topics import STRIPE_EVENTS, contract_topics, ensure_topics
 
@@ -50,7 +51,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "reconnect.backoff.ms": 100,
         "reconnect.backoff.max.ms": 1000,  # back within a second of a broker restart
         "socket.connection.setup.timeout.ms": max(timeout_ms, 1000),
-    }
+    } | librdkafka_config(settings)
 
 
 class KafkaPublisher:

@@ -146,7 +146,9 @@ class LibrdkafkaProducer(DrainingProducer):
         await super().on_start()
         from confluent_kafka import Producer as RdProducer  # the worker's only librdkafka use
 
-        self._rdkafka = RdProducer(librdkafka_config(self.app.conf) | {"logger": log})
+        # The same security settings as Faust's aiokafka clients (create_faust_app sets them).
+        security = getattr(self.app, "librdkafka_security", {})
+        self._rdkafka = RdProducer(librdkafka_config(self.app.conf) | security | {"logger": log})
         self._schedule_poll(LIBRDKAFKA_IDLE_POLL)
 
     async def on_stop(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ class PrivateBroker:
 
     port: int
     controller_port: int
-    env: tuple[tuple[str, str], ...] = ()  # extra kafka.sh variables (secure_broker.py)
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # more kafka.sh variables
 
     @property
     def bootstrap(self) -> str:

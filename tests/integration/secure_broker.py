@@ -38,16 +38,16 @@ SUPER_USER = "admin"
 DAY = datetime.timedelta(days=1)
 
 
-def _pem(cert: x509.Certificate) -> str:
+def pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def _certificate(
+def certificate(
     subject: str,
     key: ec.EllipticCurvePrivateKey,
     issuer: tuple[str, ec.EllipticCurvePrivateKey] | None = None,
 ) -> x509.Certificate:
-    """A self-signed CA when `issuer` is None, else a server certificate for 127.0.0.1."""
+    """A self-signed CA when `issuer` is None, else a certificate for 127.0.0.1 it signs."""
     now = datetime.datetime.now(datetime.UTC)
     issuer_name, signing_key = issuer if issuer is not None else (subject, key)
     builder = (
@@ -126,15 +126,15 @@ def start_secure_broker(workdir: Path, users: tuple[str, ...]) -> SecureBroker:
         ec.generate_private_key(ec.SECP256R1()),
         ec.generate_private_key(ec.SECP256R1()),
     )
-    ca = _certificate("billstream test CA", ca_key)
-    cert = _certificate("billstream test broker", broker_key, issuer=("billstream test CA", ca_key))
+    ca = certificate("billstream test CA", ca_key)
+    cert = certificate("billstream test broker", broker_key, issuer=("billstream test CA", ca_key))
     key_pem = broker_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,  # Kafka's PEM key store wants PKCS#8
         serialization.NoEncryption(),
     ).decode()
     ca_file = workdir / "ca.pem"
-    ca_file.write_text(_pem(ca))
+    ca_file.write_text(pem(ca))
 
     passwords = {user: secrets.token_hex(16) for user in (SUPER_USER, *users)}
     port, controller_port = free_ports(2)
@@ -152,10 +152,10 @@ sasl.mechanism.inter.broker.protocol={MECHANISM}
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={jaas}
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}
 ssl.keystore.type=PEM
-ssl.keystore.certificate.chain={_property(_pem(cert))}
+ssl.keystore.certificate.chain={_property(pem(cert))}
 ssl.keystore.key={_property(key_pem)}
 ssl.truststore.type=PEM
-ssl.truststore.certificates={_property(_pem(ca))}
+ssl.truststore.certificates={_property(pem(ca))}
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=User:{SUPER_USER};User:ANONYMOUS

@@ -17,15 +17,24 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiokafka.errors import KafkaError
 from confluent_kafka.admin import AclOperation, ResourceType
 
 from billstream.ingest.app import WEBHOOK_PATH
+from billstream.ingest.kafka_publisher import KafkaPublisher
+from billstream.ingest.publisher import Record
 from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
-from billstream.topics import STRIPE_EVENTS_DLQ, ensure_topics
+from billstream.topics import STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
+from billstream.verify.readers import TopicRead, read_topic
 from tests.conftest import SettingsFactory
 from tests.integration.live_stack import Child, eventually, free_port, get_json, service_env
-from tests.integration.secure_broker import SUPER_USER, SecureBroker, start_secure_broker
+from tests.integration.secure_broker import (
+    MTLS_CLIENT,
+    SUPER_USER,
+    SecureBroker,
+    start_secure_broker,
+)
 from tests.unit.processors import factories as f
 
 PIPELINE, READER, DLQ_WRITER = "billstream", "reader", "dlq-writer"
@@ -254,3 +263,36 @@ async def test_no_write_permission_on_stripe_events_gets_503(
 
 async def _is(status: Any, expected: int) -> bool:
     return bool(await status == expected)
+
+
+async def test_mutual_tls_with_a_client_certificate_for_librdkafka_and_aiokafka(
+    secure_broker: SecureBroker, make_settings: SettingsFactory, unique_id: str
+) -> None:
+    """The SSL listener wants a certificate: ingest's publisher writes, verify's reader reads."""
+    settings = make_settings(**secure_broker.mtls_security())
+    for resource in (ResourceType.TOPIC, ResourceType.GROUP):
+        prefix = settings.billstream_topic_prefix
+        secure_broker.allow(f"CN={MTLS_CLIENT}", resource, prefix, AclOperation.ALL)
+    without_certificate = make_settings(**secure_broker.mtls_security(certificate=False))
+    with pytest.raises(KafkaError):
+        await ensure_topics(without_certificate)
+
+    await ensure_topics(settings)  # aiokafka admin
+    publisher = KafkaPublisher(settings)  # librdkafka producer, aiokafka probe
+    await publisher.start()
+    try:
+        await eventually(_true(lambda: publisher.ready), "publisher connected over mTLS", 30)
+        topic = settings.topic(STRIPE_EVENTS)
+        await publisher.publish(Record(topic, unique_id.encode(), b"{}", []))
+    finally:
+        await publisher.stop()
+    read = TopicRead(topic)
+    keys = [record.key async for record in read_topic(settings, topic, read)]  # aiokafka
+    assert keys == [unique_id.encode()]
+
+
+def _true(check: Any) -> Any:
+    async def holds() -> bool:
+        return bool(check())
+
+    return holds

@@ -15,6 +15,7 @@ import functools
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -25,6 +26,7 @@ from billstream.settings import Settings
 from billstream.topics import STRIPE_EVENTS, contract_topics, ensure_topics
 
 log = logging.getLogger(__name__)
+rdkafka_log = logging.getLogger(f"{__name__}.librdkafka")
 
 PROBE_INTERVAL = 1.0  # seconds between reachability probes while the broker is down
 REFUSED_PROBE_INTERVAL = 30.0  # ... and while it refuses our credentials or TLS (no log flood)
@@ -57,17 +59,29 @@ def producer_config(settings: Settings) -> dict[str, Any]:
     } | librdkafka_config(settings)
 
 
+class LibrdkafkaLog:
+    """librdkafka's own log lines, dropped while `wanted()` is false.
+
+    While the broker refuses us librdkafka logs every reconnect (about twice a second);
+    `_on_error` says why in one line instead.
+    """
+
+    def __init__(self, wanted: Callable[[], bool]) -> None:
+        self._wanted = wanted
+
+    def log(self, level: int, message: str, *args: object) -> None:
+        if self._wanted():
+            rdkafka_log.log(level, message, *args)
+
+
 class KafkaPublisher:
     """`Publisher` over librdkafka; `ready` follows the broker's reachability."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        # librdkafka's own log lines are muted while it is refused: one line says why instead.
-        rdkafka_log = logging.getLogger(f"{__name__}.librdkafka")
-        rdkafka_log.addFilter(lambda _: self._refused is None and self._last_fatal is None)
         self._config = producer_config(settings) | {
             "error_cb": self._on_error,
-            "logger": rdkafka_log,
+            "logger": LibrdkafkaLog(lambda: self._refused is None and self._last_fatal is None),
         }
         self._connected = False
         self._fatal = False

@@ -10,7 +10,7 @@ import re
 import sys
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_ALLOWED_EVENTS = (
@@ -33,6 +33,13 @@ def _csv_items(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _given(value: object) -> bool:
+    """Set and not empty (an empty password is a typo, not a credential)."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value is not None and value != ""
+
+
 def _split_csv(value: object) -> object:
     return _csv_items(value) if isinstance(value, str) else value
 
@@ -52,6 +59,14 @@ class Settings(BaseSettings):
     billstream_app_id: str = Field(
         "billstream", pattern=r"^[A-Za-z0-9._-]+$", description="Faust app id: consumer group"
     )
+    # Kafka connection security, translated per client library by billstream.kafka_security.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = Field(None, min_length=1)
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: FilePath | None = Field(None, description="CA bundle (PEM) for the brokers")
+    kafka_ssl_cert_file: FilePath | None = Field(None, description="client certificate (mTLS)")
+    kafka_ssl_key_file: FilePath | None = Field(None, description="its private key (PEM)")
 
     # Webhook intake
     stripe_webhook_secrets: CsvSecrets = ()
@@ -176,6 +191,32 @@ class Settings(BaseSettings):
         unknown = sorted({plan for plan in self.billing_plan_map.values() if plan not in known})
         if unknown:
             raise ValueError(f"BILLING_PLAN_MAP names plans not in BILLING_PLAN_ORDER: {unknown}")
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        sasl = {
+            "KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+            "KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+            "KAFKA_SASL_PASSWORD": self.kafka_sasl_password,
+        }
+        tls = {
+            "KAFKA_SSL_CA_FILE": self.kafka_ssl_ca_file,
+            "KAFKA_SSL_CERT_FILE": self.kafka_ssl_cert_file,
+            "KAFKA_SSL_KEY_FILE": self.kafka_ssl_key_file,
+        }
+        # A setting the protocol ignores would be a silent downgrade (no auth, no TLS): refuse.
+        for used, group in ((protocol.startswith("SASL_"), sasl), (protocol.endswith("SSL"), tls)):
+            extra = [name for name, value in group.items() if value is not None and not used]
+            if extra:
+                raise ValueError(f"{extra[0]} is set but KAFKA_SECURITY_PROTOCOL is {protocol}")
+        if protocol.startswith("SASL_"):
+            missing = [name for name, value in sasl.items() if not _given(value)]
+            if missing:
+                raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)}")
+        if (self.kafka_ssl_cert_file is None) != (self.kafka_ssl_key_file is None):
+            raise ValueError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (mutual TLS)")
         return self
 
     def topic(self, name: str) -> str:

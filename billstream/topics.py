@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
+from billstream.kafka_security import aiokafka_options
 from billstream.limits import record_bytes
 from billstream.settings import Settings
 
@@ -78,7 +79,7 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
     `max.message.bytes` is below what a spec asks raises TopicConfigError naming both numbers.
     """
     specs = specs if specs is not None else contract_topics(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -19,6 +19,7 @@ from billstream.api.metrics import ApiMetrics
 from billstream.api.quarantine import QuarantinedRecord, refused_by_data
 from billstream.api.state import AccountStateMessage, MalformedMessage, decode
 from billstream.api.store import ApplyResult, Store
+from billstream.kafka_security import aiokafka_options
 from billstream.limits import record_bytes
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE
@@ -44,7 +45,7 @@ class StateConsumer:
     ) -> None:
         self.topic = settings.topic(ACCOUNT_STATE)
         self.group_id = f"{settings.billstream_app_id}-api"
-        self.bootstrap = settings.kafka_bootstrap_servers
+        self.kafka_options = aiokafka_options(settings)
         # Account states are small; the same bound as every other reader keeps one rule.
         self.max_fetch_bytes = record_bytes(settings.stripe_webhook_max_body)
         self.store = store
@@ -62,7 +63,7 @@ class StateConsumer:
     async def start(self) -> None:
         kafka = AIOKafkaConsumer(
             self.topic,
-            bootstrap_servers=self.bootstrap,
+            **self.kafka_options,
             group_id=self.group_id,
             auto_offset_reset="earliest",
             enable_auto_commit=False,

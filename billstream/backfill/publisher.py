@@ -13,6 +13,7 @@ from typing import IO, Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from billstream.kafka_security import aiokafka_options
 from billstream.limits import record_bytes
 from billstream.routing import record_headers, routing_key
 from billstream.settings import Settings
@@ -71,7 +72,7 @@ class Publisher:
     def __init__(self, settings: Settings) -> None:
         self.topic = settings.topic(STRIPE_EVENTS)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
+            **aiokafka_options(settings),
             acks="all",
             enable_idempotence=True,
             linger_ms=5,

@@ -15,18 +15,24 @@ import functools
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from billstream.ingest.publisher import PublishError, Record, RecordTooLarge
+from billstream.kafka_security import describe, librdkafka_config
 from billstream.limits import RECORD_HEADROOM_BYTES, record_bytes
 from billstream.settings import Settings
 from billstream.topics import STRIPE_EVENTS, TopicConfigError, contract_topics, ensure_topics
 
 log = logging.getLogger(__name__)
+rdkafka_log = logging.getLogger(f"{__name__}.librdkafka")
 
 PROBE_INTERVAL = 1.0  # seconds between reachability probes while the broker is down
+REFUSED_PROBE_INTERVAL = 30.0  # ... and while it refuses our credentials or TLS (no log flood)
+# librdkafka's codes for "the broker answered but would not let us in"
+REFUSED = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
 DRAIN_TIMEOUT = 10.0  # seconds `stop()` waits for in-flight records
 BUSY_POLL = 0.001  # seconds between delivery-report polls while records are in flight
 IDLE_POLL = 0.1  # ... and while none are (error callbacks and logs only)
@@ -55,7 +61,22 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "reconnect.backoff.ms": 100,
         "reconnect.backoff.max.ms": 1000,  # back within a second of a broker restart
         "socket.connection.setup.timeout.ms": max(timeout_ms, 1000),
-    }
+    } | librdkafka_config(settings)
+
+
+class LibrdkafkaLog:
+    """librdkafka's own log lines, dropped while `wanted()` is false.
+
+    While the broker refuses us librdkafka logs every reconnect (about twice a second);
+    `_on_error` says why in one line instead.
+    """
+
+    def __init__(self, wanted: Callable[[], bool]) -> None:
+        self._wanted = wanted
+
+    def log(self, level: int, message: str, *args: object) -> None:
+        if self._wanted():
+            rdkafka_log.log(level, message, *args)
 
 
 class KafkaPublisher:
@@ -63,9 +84,14 @@ class KafkaPublisher:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._config = producer_config(settings) | {"error_cb": self._on_error, "logger": log}
+        self._config = producer_config(settings) | {
+            "error_cb": self._on_error,
+            "logger": LibrdkafkaLog(lambda: self._refused is None and self._last_fatal is None),
+        }
         self._connected = False
         self._fatal = False
+        self._refused: str | None = None  # why the broker refuses us, while it does
+        self._last_fatal: str | None = None  # the fatal error logged, until a record is delivered
         self._producer: Producer | None = None
         self._poller: asyncio.TimerHandle | None = None
         self._busy = False
@@ -121,6 +147,7 @@ class KafkaPublisher:
         if error is None:
             future.set_result(None)
             self._connected = True
+            self._last_fatal = None
         else:
             future.set_exception(_publish_error(error))
 
@@ -128,7 +155,10 @@ class KafkaPublisher:
         producer = self._producer
         if producer is None:
             return
-        producer.poll(0)
+        try:
+            producer.poll(0)
+        except KafkaException as error:  # a fatal error surfaces here too; keep polling
+            self._on_error(error.args[0])
         self._schedule_poll(asyncio.get_running_loop(), BUSY_POLL if len(producer) else IDLE_POLL)
 
     def _schedule_poll(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
@@ -159,8 +189,19 @@ class KafkaPublisher:
 
     def _on_error(self, error: KafkaError) -> None:
         """librdkafka's error callback (served by `poll`): note outages and fatal errors."""
-        if error.fatal():
-            log.error("kafka producer fatal error, reopening it: %s", error.str())
+        if error.code() in REFUSED:
+            self._connected = False
+            if self._refused is None:
+                log.error(
+                    "kafka refuses %s: %s; answering 503 until it accepts",
+                    describe(self._settings),
+                    error.str(),
+                )
+            self._refused = error.str()
+        elif error.fatal():
+            if error.str() != self._last_fatal:  # the same one again after a reopen: logged
+                log.error("kafka producer fatal error, reopening it: %s", error.str())
+            self._last_fatal = error.str()
             self._fatal = True
         elif error.code() == KafkaError._ALL_BROKERS_DOWN:
             if self._connected:
@@ -190,7 +231,8 @@ class KafkaPublisher:
                 else:
                     log.info("kafka reachable at %s", self._settings.kafka_bootstrap_servers)
                     self._connected = True
-            await asyncio.sleep(PROBE_INTERVAL)
+                    self._refused = None
+            await asyncio.sleep(PROBE_INTERVAL if self._refused is None else REFUSED_PROBE_INTERVAL)
 
 
 def _publish_error(error: KafkaError) -> PublishError:

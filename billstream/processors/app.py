@@ -12,6 +12,7 @@ from typing import Any
 import faust
 from faust.types import ConsumerT, ProducerT
 
+from billstream import kafka_security
 from billstream.limits import record_bytes
 from billstream.processors.direct import DirectConsumer, Handler
 from billstream.processors.producer import LibrdkafkaProducer
@@ -34,12 +35,14 @@ TUNING: dict[str, Any] = {
 class BillstreamFaustApp(faust.App):
     """faust.App with crash-safe commits (producer.py, consumer.py) and direct delivery (direct.py).
 
-    `source_handlers` maps a topic to the coroutine that handles each of its records.
+    `source_handlers` maps a topic to the coroutine that handles each of its records;
+    `librdkafka_security` is what the librdkafka producer adds to its configuration.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.source_handlers: dict[str, Handler] = {}
+        self.librdkafka_security: dict[str, str] = {}
 
     def _new_producer(self) -> ProducerT:
         return LibrdkafkaProducer(self.transport, loop=self.loop, beacon=self.beacon)
@@ -66,6 +69,8 @@ def create_faust_app(settings: Settings, **overrides: Any) -> BillstreamFaustApp
     """A Faust app with at-least-once processing; `overrides` are for tests and the benchmark."""
     options: dict[str, Any] = {
         "broker": broker_urls(settings),
+        # Faust hands these to its aiokafka consumer and producer (and topic creation).
+        "broker_credentials": kafka_security.faust_credentials(settings),
         "store": settings.worker_store,
         "datadir": settings.worker_data_dir,
         "processing_guarantee": "at_least_once",
@@ -92,4 +97,6 @@ def create_faust_app(settings: Settings, **overrides: Any) -> BillstreamFaustApp
         **TUNING,
     }
     options.update(overrides)
-    return BillstreamFaustApp(settings.billstream_app_id, **options)
+    app = BillstreamFaustApp(settings.billstream_app_id, **options)
+    app.librdkafka_security = kafka_security.librdkafka_config(settings)
+    return app

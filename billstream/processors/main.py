@@ -10,13 +10,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import logging
 
 import faust
 import uvloop
+from aiokafka.errors import KafkaError
 
+from billstream.kafka_security import describe
 from billstream.processors.worker import build_worker
 from billstream.settings import Settings
 from billstream.topics import ensure_topics
+
+MAX_RETRY_SECONDS = 30.0
+
+log = logging.getLogger(__name__)
 
 # Python's defaults but a full collection at most every 100 second-generation ones, not 10.
 GC_THRESHOLDS = (700, 10, 100)
@@ -35,12 +42,35 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+async def ensure_topics_patiently(settings: Settings) -> None:
+    """Create the topics, retrying while Kafka is unreachable or refuses us (bad credentials).
+
+    A wrong password or a broker outage at start-up is then a log line per attempt, backing
+    off, instead of a crash loop; aiokafka's own line before it names the cause.
+    """
+    delay = 1.0
+    while True:
+        try:
+            await ensure_topics(settings)
+            return
+        except KafkaError as error:
+            log.error(
+                "kafka at %s (%s) not usable: %s; retrying in %.0f s",
+                settings.kafka_bootstrap_servers,
+                describe(settings),
+                error,
+                delay,
+            )
+        await asyncio.sleep(delay)
+        delay = min(MAX_RETRY_SECONDS, delay * 2)
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
     # uvloop for the main loop and for the loop of Faust's consumer thread.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(ensure_topics(settings))
+    loop.run_until_complete(ensure_topics_patiently(settings))
     worker = build_worker(settings)
     tune_gc()
     faust_worker = faust.Worker(

@@ -147,7 +147,10 @@ class LibrdkafkaProducer(DrainingProducer):
         await super().on_start()
         from confluent_kafka import Producer as RdProducer  # the worker's only librdkafka use
 
-        self._rdkafka = RdProducer(librdkafka_config(self.app.conf) | {"logger": log})
+        # kafka_security.librdkafka_config(settings), set by create_faust_app: the same
+        # security settings as Faust's aiokafka consumer and producer.
+        security = getattr(self.app, "librdkafka_security", {})
+        self._rdkafka = RdProducer(librdkafka_config(self.app.conf) | security | {"logger": log})
         self._schedule_poll(LIBRDKAFKA_IDLE_POLL)
 
     async def on_stop(self) -> None:

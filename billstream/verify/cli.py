@@ -17,6 +17,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from billstream.kafka_security import aiokafka_options
 from billstream.processors.config import ReducerConfig
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, TopicSpec, ensure_topics
@@ -59,9 +60,7 @@ async def _rebuild(settings: Settings, idle_timeout: float) -> tuple[Rebuild, To
 
 async def _publish(settings: Settings, topic: str, accounts: dict[str, Any]) -> None:
     await ensure_topics(settings, [TopicSpec(topic, {"cleanup.policy": "compact"})])
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         futures = [

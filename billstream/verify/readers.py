@@ -15,6 +15,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from billstream.kafka_security import aiokafka_options
 from billstream.limits import record_bytes
 from billstream.settings import Settings
 
@@ -36,7 +37,7 @@ class TopicRead:
 
 async def topic_partitions(settings: Settings, topic: str) -> list[int]:
     """The partition numbers of `topic`; SourceError when it does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -53,7 +54,7 @@ async def read_topic(
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Every record from the beginning to the end offsets at start, in partition order."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **aiokafka_options(settings),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

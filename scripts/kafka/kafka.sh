@@ -4,6 +4,9 @@
 #   kafka.sh fetch | up | down | status | wait
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_HOME (var/kafka),
 #              KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_READY_TIMEOUT (90 s), PYTHON (for the readiness probe).
+# Secured brokers (tests/integration/secure_broker.py): KAFKA_EXTRA_CONFIG (lines appended to the
+#   broker's properties; a repeated key wins), KAFKA_FORMAT_ARGS (extra StorageTool format arguments,
+#   e.g. --add-scram); the readiness probe connects with billstream's KAFKA_SECURITY_* settings.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -74,6 +77,7 @@ log.cleaner.backoff.ms=1000
 # billstream's own topics also set max.message.bytes for it (billstream/topics.py).
 message.max.bytes=2097152
 replica.fetch.max.bytes=2097152
+${KAFKA_EXTRA_CONFIG:-}
 PROPS
   cat >"$home/log4j2.properties" <<'LOG'
 status = warn
@@ -107,13 +111,20 @@ wait_ready() {
   "$python" - "$port" "$timeout" <<'PY'
 import asyncio, logging, sys, time
 from aiokafka.admin import AIOKafkaAdminClient
+from billstream.kafka_security import aiokafka_options
+from billstream.settings import Settings
+
+security = aiokafka_options(Settings())  # KAFKA_SECURITY_PROTOCOL etc., as billstream connects
+security.pop("bootstrap_servers")
 
 logging.disable(logging.CRITICAL)  # connection refusals are expected while the broker starts
 
 async def probe(port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}", request_timeout_ms=3000)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=f"127.0.0.1:{port}", request_timeout_ms=3000, **security
+        )
         try:
             await admin.start()
             await admin.describe_cluster()
@@ -140,7 +151,10 @@ up() {
   if [[ ! -f $data/meta.properties ]]; then
     local cluster_id
     cluster_id=$(java_cmd kafka.tools.StorageTool random-uuid)
-    java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$props" --ignore-formatted >/dev/null
+    local format_args
+    read -ra format_args <<<"${KAFKA_FORMAT_ARGS:-}"
+    java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$props" --ignore-formatted \
+      "${format_args[@]}" >/dev/null
   fi
   local started
   started=$(date +%s%N)

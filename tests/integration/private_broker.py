@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +34,7 @@ class PrivateBroker:
 
     port: int
     controller_port: int
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # more kafka.sh variables
 
     @property
     def bootstrap(self) -> str:
@@ -54,7 +55,7 @@ class PrivateBroker:
             (KAFKA_HOME / leftover).unlink(missing_ok=True)
 
     def _script(self, action: str) -> None:
-        env = dict(os.environ)
+        env = dict(os.environ) | dict(self.env)
         env["KAFKA_PORT"] = str(self.port)
         env["KAFKA_CONTROLLER_PORT"] = str(self.controller_port)
         subprocess.run([str(KAFKA_SCRIPT), action], env=env, check=True, timeout=180)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 
 import pytest
 
-from billstream.ingest.kafka_publisher import KafkaPublisher, producer_config
+from billstream.ingest.kafka_publisher import KafkaPublisher, LibrdkafkaLog, producer_config
 from billstream.ingest.publisher import PublishError, Record
 from tests.conftest import SettingsFactory
 
@@ -42,3 +43,17 @@ async def test_without_a_broker_it_is_not_ready_and_refuses_at_once(
             publisher.publish(Record("t", b"k", b"{}", []))
     finally:
         await asyncio.wait_for(publisher.stop(), timeout=30)
+
+
+def test_librdkafka_lines_are_dropped_while_the_broker_refuses_us(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refused = True
+    rdkafka = LibrdkafkaLog(lambda: not refused)
+    with caplog.at_level(logging.INFO):
+        rdkafka.log(logging.ERROR, "%s [%s] %s", "FAIL", "producer-1", "SASL authentication error")
+        refused = False
+        rdkafka.log(logging.ERROR, "%s [%s] %s", "FAIL", "producer-1", "connection refused")
+    assert [record.getMessage() for record in caplog.records] == [
+        "FAIL [producer-1] connection refused"
+    ]

@@ -27,6 +27,7 @@ from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
 from billstream.topics import STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
 from billstream.verify.readers import TopicRead, read_topic
+from tests.children import bearer
 from tests.conftest import SettingsFactory
 from tests.integration.live_stack import Child, eventually, free_port, get_json, service_env
 from tests.integration.secure_broker import (
@@ -181,7 +182,8 @@ async def test_whole_pipeline_over_sasl_ssl_with_scram(
     assert await post_webhook(settings, subscription_body(customer)) == (200, "queued")
 
     async def served() -> bool:
-        account = await get_json(services.url("api", f"/accounts/{customer}"))
+        url = services.url("api", f"/accounts/{customer}")
+        account = await get_json(url, headers=bearer(settings))
         return bool(account.get("plan") == "PRO")
 
     await eventually(served, "the api serves the account the webhook created", 60)

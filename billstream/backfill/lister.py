@@ -14,18 +14,10 @@ from typing import Any
 
 import stripe
 
+from billstream.allowlist import EventAllowlist
+
 # Stripe accepts up to 20 exact types in `types`; anything else is filtered here.
 MAX_SERVER_TYPES = 20
-
-
-def type_allowed(event_type: str, patterns: tuple[str, ...]) -> bool:
-    """The allowlist rule of ingest: exact types, `prefix.*` patterns, or `*`."""
-    for pattern in patterns:
-        if pattern == "*" or pattern == event_type:
-            return True
-        if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
-            return True
-    return False
 
 
 def _covered(pattern: str, allowlist: tuple[str, ...]) -> bool:
@@ -34,7 +26,7 @@ def _covered(pattern: str, allowlist: tuple[str, ...]) -> bool:
     if pattern == "*":
         return False
     if not pattern.endswith(".*"):
-        return type_allowed(pattern, allowlist)
+        return EventAllowlist(allowlist).allows(pattern)
     prefix = pattern[:-1]  # "invoice." of "invoice.*"
     return any(p.endswith(".*") and prefix.startswith(p[:-1]) for p in allowlist)
 
@@ -99,11 +91,12 @@ def events_newest_first(
     """Every allowed event created at or after `since`, as plain dicts, newest first."""
     params: dict[str, Any] = {"limit": page_size, "created": {"gte": since}}
     params.update(server_filter(patterns))
+    allowlist = EventAllowlist(patterns)  # ingest's rule: backfill publishes what ingest would
     while True:
         page = fetch_page(client, params, backoff or Backoff(), sleep)
         events = [item.to_dict() for item in page.data]
         for event in events:
-            if type_allowed(str(event.get("type", "")), patterns):
+            if allowlist.allows(str(event.get("type", ""))):
                 yield event
         if not page.has_more or not events:
             return

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from billstream.ingest.allowlist import EventAllowlist
+from billstream.allowlist import EventAllowlist
 from billstream.ingest.deadlines import Deadlines
 from billstream.ingest.kafka_publisher import KafkaPublisher
 from billstream.ingest.metrics import IngestMetrics

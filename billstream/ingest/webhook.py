@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from billstream.ingest.allowlist import EventAllowlist
+from billstream.allowlist import EventAllowlist
 from billstream.ingest.deadlines import Deadlines
 from billstream.ingest.event import InvalidPayload, parse_event, type_label
 from billstream.ingest.metrics import IngestMetrics, Rejection

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from billstream.ingest.allowlist import EventAllowlist
+from billstream.allowlist import EventAllowlist
 from billstream.ingest.event import InvalidPayload, parse_event, type_label
 from billstream.routing import record_headers
 from billstream.settings import DEFAULT_ALLOWED_EVENTS

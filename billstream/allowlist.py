@@ -1,4 +1,4 @@
-"""Which event types ingest publishes: exact names and `prefix.*` patterns, as configured."""
+"""Which event types billstream takes: exact names and `prefix.*` patterns (ingest, backfill)."""
 
 from __future__ import annotations
 

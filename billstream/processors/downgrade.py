@@ -12,8 +12,8 @@ from typing import Any
 import stripe
 
 from billstream.processors.config import ReducerConfig
+from billstream.processors.statuses import LIVE
 
-LIVE_STATUSES = frozenset({"trialing", "active", "past_due"})
 # Stripe accepts at most 10 values in the Prices API `lookup_keys` filter.
 MAX_LOOKUP_KEYS = 10
 
@@ -118,7 +118,7 @@ def apply_downgrade(
     price = resolver.price_for(due.pending_plan, due.interval)
     subscription = client.v1.subscriptions.retrieve(due.subscription_id).to_dict()
     status = subscription.get("status")
-    if status not in LIVE_STATUSES:
+    if status not in LIVE:
         raise DowngradeError(f"subscription {due.subscription_id} is {status}")
     item = choose_item(subscription, due.plan, config)
     updated = client.v1.subscriptions.update(

@@ -20,12 +20,12 @@ from prometheus_client import Counter
 
 from billstream.processors.config import ReducerConfig
 from billstream.processors.downgrade import (
-    LIVE_STATUSES,
     Downgrade,
     DowngradeError,
     PriceResolver,
     apply_downgrade,
 )
+from billstream.processors.statuses import LIVE
 from billstream.settings import Settings
 from billstream.stripe_client import describe_stripe_error, make_stripe_client
 from billstream.tables.codec import decode_state
@@ -72,7 +72,7 @@ def due_downgrades(
         period_end = account.get("current_period_end")
         if not pending or not subscription or period_end is None or account.get("deleted"):
             continue
-        if account.get("subscription_status") not in LIVE_STATUSES:
+        if account.get("subscription_status") not in LIVE:
             continue
         if pending == account.get("plan") or period_end > now + lookahead:
             continue

@@ -19,22 +19,34 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT = 75.0
 
 
+# The probe answers of every service, the worker's Faust pages included (processors/probes.py).
+HEALTHY: dict[str, str] = {"status": "ok"}
+
+
+def readiness(ok: bool) -> tuple[dict[str, str], int]:
+    """`/readyz`'s body and status."""
+    return ({"status": "ready"}, 200) if ok else ({"status": "not_ready"}, 503)
+
+
+def metrics_page(registry: CollectorRegistry) -> tuple[bytes, dict[str, str]]:
+    """`/metrics`' body and headers (Prometheus text format)."""
+    return generate_latest(registry), {"Content-Type": CONTENT_TYPE_LATEST}
+
+
 def add_probe_routes(app: web.Application, registry: CollectorRegistry, ready: ReadyCheck) -> None:
     """`/healthz` (process up), `/readyz` (dependencies usable), `/metrics` (Prometheus text)."""
 
     async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        return web.json_response(HEALTHY)
 
     async def readyz(_: web.Request) -> web.Response:
         result = ready()
-        ok = await result if inspect.isawaitable(result) else result
-        return web.json_response(
-            {"status": "ready" if ok else "not_ready"}, status=200 if ok else 503
-        )
+        body, status = readiness(await result if inspect.isawaitable(result) else result)
+        return web.json_response(body, status=status)
 
     async def metrics(_: web.Request) -> web.Response:
-        body = generate_latest(registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        body, headers = metrics_page(registry)
+        return web.Response(body=body, headers=headers)
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import faust
 from faust.web import Request, Response, View
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+
+from billstream.web import HEALTHY, metrics_page, readiness
 
 
 def is_ready(app: faust.App) -> bool:
@@ -20,14 +20,14 @@ def add_probe_pages(app: faust.App, registry: CollectorRegistry) -> None:
 
     @app.page("/healthz")
     async def healthz(self: View, request: Request) -> Response:
-        return self.json({"status": "ok"})
+        return self.json(HEALTHY)
 
     @app.page("/readyz")
     async def readyz(self: View, request: Request) -> Response:
-        ready = is_ready(app)
-        body: dict[str, Any] = {"status": "ready" if ready else "not_ready"}
-        return self.json(body, status=200 if ready else 503)
+        body, status = readiness(is_ready(app))
+        return self.json(body, status=status)
 
     @app.page("/metrics")
     async def metrics(self: View, request: Request) -> Response:
-        return self.bytes(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        body, headers = metrics_page(registry)
+        return self.bytes(body, headers=headers)

@@ -26,22 +26,9 @@ from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.parsing import InvalidEvent
 from billstream.processors.steps import Applied, StateCache, apply_record
 from billstream.routing import HEADER_EVENT_ID, HEADER_RECEIVED_AT
+from billstream.tables.tables import Producer
 
 log = logging.getLogger(__name__)
-
-
-class Producer(Protocol):
-    """`app.producer` (processors/producer.py): queues a record; a failure fails the next flush."""
-
-    async def produce(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        *,
-        partition: int | None = None,
-        headers: list[tuple[str, bytes]] | None = None,
-    ) -> None: ...
 
 
 class App(Protocol):

@@ -55,14 +55,25 @@ def customer_state_table(app: faust.App, partitions: int) -> TableT[bytes, bytes
 PERSIST_OFFSET_EVERY = 1.0  # seconds between writes of a partition's changelog offset
 
 
-class ChangelogProducer(Protocol):
-    """The worker's producer (processors/producer.py): queues records, reports deliveries."""
-
-    def on_delivery(self, topic: str, listener: Callable[[int, int], None]) -> None: ...
+class Producer(Protocol):
+    """The worker's producer (processors/producer.py): queues a record; a failure fails the
+    next flush, which precedes every offset commit."""
 
     async def produce(
-        self, topic: str, key: bytes, value: bytes, *, partition: int | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> None: ...
+
+
+class ChangelogProducer(Producer, Protocol):
+    """... that also reports each delivered record's offset (the table persists it)."""
+
+    def on_delivery(self, topic: str, listener: Callable[[int, int], None]) -> None: ...
 
 
 class TableWriter:

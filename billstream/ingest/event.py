@@ -12,12 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from billstream.routing import (
-    HEADER_ACCOUNT,
-    HEADER_EVENT_ID,
-    HEADER_EVENT_TYPE,
-    HEADER_RECEIVED_AT,
-)
+from billstream.routing import headers_for, key_for
 
 # Stripe types look like "invoice.payment_failed"; anything else is one label, not a new series.
 _TYPE_LABEL = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+){0,5}")
@@ -63,16 +58,8 @@ class StripeEvent:
     account: Any = None
 
     def headers(self, received_at_ms: int) -> list[tuple[str, bytes]]:
-        """`billstream.routing.record_headers` of this event, built straight from its fields."""
-        headers = [
-            (HEADER_EVENT_ID, self.id.encode()),
-            (HEADER_EVENT_TYPE, self.type.encode()),
-            (HEADER_RECEIVED_AT, b"%d" % received_at_ms),
-        ]
-        account = self.account
-        if isinstance(account, str) and account:
-            headers.append((HEADER_ACCOUNT, account.encode()))
-        return headers
+        """`billstream.routing.record_headers` of this event."""
+        return headers_for(self.id, self.type, received_at_ms, self.account)
 
 
 def parse_event(body: bytes) -> StripeEvent:
@@ -89,19 +76,9 @@ def parse_event(body: bytes) -> StripeEvent:
 
 
 def _key(envelope: _Envelope) -> str:
-    """`billstream.routing.routing_key` on the decoded structs, without building the event as a
-    dict first (tests/unit/fuzz/test_fuzz_ingest_event.py holds both to the same answers)."""
+    """`billstream.routing.routing_key`, on the decoded structs instead of a dict."""
     obj = envelope.data.object
-    if envelope.type.startswith("customer.") and obj.object == "customer":
-        return _text(obj.id) or envelope.id
-    customer = obj.customer
-    if isinstance(customer, dict):  # expanded customer object
-        customer = customer.get("id")
-    return _text(customer) or _text(obj.id) or envelope.id
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return key_for(envelope.id, envelope.type, obj.object, obj.id, obj.customer)
 
 
 def type_label(event_type: str) -> str:

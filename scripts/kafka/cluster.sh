@@ -34,6 +34,8 @@ export KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms128m -Xmx256m}
 # Internal topics survive one broker down and still need two copies of every write.
 export KAFKA_INTERNAL_REPLICATION=3 KAFKA_INTERNAL_MIN_ISR=2
 export KAFKA_READY_BROKERS=3
+# Broker defaults for other topics stay kafka.sh's (replication 1, min ISR 1): billstream sets
+# its own on every topic it creates, and the cluster tests check them on the topics themselves.
 # A SIGKILLed broker is fenced (its partitions get new leaders, it leaves every ISR) after the
 # session timeout: 3 s here instead of Kafka's 9 s, so a failure costs seconds of 503s, not ten.
 export KAFKA_EXTRA_CONFIG="broker.heartbeat.interval.ms=500
@@ -54,18 +56,19 @@ bootstrap() {
   echo "${ports[*]/#/127.0.0.1:}"
 }
 
-# The id every node is formatted with: the one already on disk, else a new one.
+# The id every node is formatted with (set by `up`): the one already on disk, else a new one.
 cluster_id=""
-for port in "${ports[@]}"; do
-  meta=$home/data-$port/meta.properties
-  if [[ -f $meta ]]; then
-    cluster_id=$(sed -n 's/^cluster.id=//p' "$meta")
-    break
-  fi
-done
-if [[ -z $cluster_id ]]; then
+choose_cluster_id() {
+  local port meta
+  for port in "${ports[@]}"; do
+    meta=$home/data-$port/meta.properties
+    if [[ -f $meta ]]; then
+      cluster_id=$(sed -n 's/^cluster.id=//p' "$meta")
+      return
+    fi
+  done
   cluster_id=$("$python" -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
-fi
+}
 
 check_node() {
   [[ ${1:-} =~ ^[123]$ ]] || { echo "cluster: node must be 1, 2 or 3 (got '${1:-}')" >&2; exit 2; }
@@ -86,6 +89,7 @@ wait_any() {
 
 up() {
   "$kafka" fetch
+  choose_cluster_id
   local started n
   started=$(date +%s%N)
   if [[ -n ${1:-} ]]; then

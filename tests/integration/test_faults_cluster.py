@@ -137,6 +137,7 @@ async def test_a_broker_sigkilled_mid_stream_and_restarted_loses_nothing_and_app
         await wait_fully_replicated(cluster.bootstrap, replicated)
 
         await wait_caught_up(cluster.bootstrap, settings.billstream_app_id, source, worker)
+        rss = cluster.rss_kb()  # after ~2,000 webhooks, a kill and a catch-up
         published_records = await read_all(cluster.bootstrap, settings.topic(ACCOUNT_STATE))
         published = {k: orjson.loads(v) for k, v in latest_by_key(published_records).items()}
 
@@ -167,7 +168,8 @@ async def test_a_broker_sigkilled_mid_stream_and_restarted_loses_nothing_and_app
     print(
         f"killed node {victim} (led {dict(led)}); attempts by status {dict(statuses)}; "
         f"while down {dict(Counter(a.status for a in while_down))}; "
-        f"{len(events)} events; {time.monotonic() - started:.1f} s"
+        f"{len(events)} events; {time.monotonic() - started:.1f} s; "
+        f"broker RSS KiB {rss} (total {sum(rss.values())})"
     )
     # Every answer was a 2xx or the designed 503; nothing timed out or failed otherwise.
     assert set(statuses) <= {200, 503}, statuses

@@ -23,7 +23,7 @@ import pytest
 from billstream.processors.config import ReducerConfig
 from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
-from billstream.tables.tables import CUSTOMER_STATE_TABLE, decode_state
+from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, contract_topics, ensure_topics
 from tests.children import free_port
 from tests.conftest import SettingsFactory
@@ -187,7 +187,8 @@ async def test_a_broker_sigkilled_mid_stream_and_restarted_loses_nothing_and_app
     expected = oracle(Workload(events=stream.acked), ReducerConfig.from_settings(settings))
     views = {c: v for c, s in expected.items() if (v := s.account_view()) is not None}
     assert published == views
-    stored = {k: decode_state(v) for k, v in latest_by_key(stored_records).items()}
+    # The changelog holds encode_state JSON.
+    stored = {k: orjson.loads(v) for k, v in latest_by_key(stored_records).items()}
     assert stored == {customer: state.to_dict() for customer, state in expected.items()}
     assert served == {c: {k: view[k] for k in served[c]} for c, view in views.items()}
 

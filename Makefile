@@ -10,7 +10,7 @@ DURATION ?= 600
 RATE ?= 1000
 
 .DEFAULT_GOAL := help
-.PHONY: help deps-base deps-test install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status clean bench audit fuzz simulate bench-ingest bench-api bench-worker soak
+.PHONY: help deps-base deps-test install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status clean bench audit fuzz simulate bench-ingest bench-api bench-worker soak
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -86,5 +86,14 @@ kafka-down: ## stop the broker
 kafka-status: ## is the broker running, and its RSS
 	scripts/kafka/kafka.sh status
 
-clean: kafka-down ## stop the broker and remove var/ and .venv
+cluster-up: install ## start a 3-broker KRaft cluster on 127.0.0.1:19092-19094 (KAFKA_CLUSTER_PORTS)
+	scripts/kafka/cluster.sh up
+
+cluster-down: ## stop the 3-broker cluster (its data stays under var/kafka)
+	scripts/kafka/cluster.sh down
+
+cluster-status: ## each cluster broker: running, pid, RSS; and the total RSS
+	scripts/kafka/cluster.sh status
+
+clean: kafka-down cluster-down ## stop the broker and remove var/ and .venv
 	rm -rf var $(VENV)

@@ -49,6 +49,32 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
 
 
+def min_insync_replicas(replication: int) -> int:
+    """Copies a write needs before acks=all acknowledges it: two whenever there are two.
+
+    So with replication >= 2 an acknowledged webhook survives losing any one broker; with 3 the
+    topic also stays writable while one broker is down. Replication 2 trades that availability
+    for the second copy (one broker down means 503s); replication 1 has nothing to wait for.
+    """
+    return min(2, replication)
+
+
+def replication_configs(replication: int) -> dict[str, str]:
+    """Topic configs that follow the replication factor (for ours and Faust's changelogs)."""
+    return {"min.insync.replicas": str(min_insync_replicas(replication))}
+
+
+def new_topic(settings: Settings, spec: TopicSpec) -> NewTopic:
+    """The create request for `spec`: partitions, replication and min ISR from `settings`."""
+    replication = settings.billstream_topic_replication
+    return NewTopic(
+        name=spec.name,
+        num_partitions=settings.billstream_topic_partitions,
+        replication_factor=replication,
+        topic_configs=replication_configs(replication) | spec.configs,
+    )
+
+
 def contract_topics(settings: Settings) -> list[TopicSpec]:
     """The topics billstream owns, with physical names (prefix applied)."""
     retention = str(max(WEEK_MS, settings.dedup_retention_seconds * 1000))
@@ -83,16 +109,7 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(
-                name=spec.name,
-                num_partitions=settings.billstream_topic_partitions,
-                replication_factor=settings.billstream_topic_replication,
-                topic_configs=spec.configs,
-            )
-            for spec in specs
-            if spec.name not in existing
-        ]
+        missing = [new_topic(settings, spec) for spec in specs if spec.name not in existing]
         if missing:
             # Another process may create a topic between our list and create.
             with contextlib.suppress(TopicAlreadyExistsError):
@@ -133,5 +150,6 @@ def run(settings: Settings, args: object) -> int:
 
     asyncio.run(ensure_topics(settings))  # TopicConfigError: one line and status 2 (cli.py)
     for spec in contract_topics(settings):
-        print(spec.name, spec.configs)
+        topic = new_topic(settings, spec)
+        print(topic.name, f"replication={topic.replication_factor}", topic.topic_configs)
     return 0

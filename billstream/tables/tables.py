@@ -16,6 +16,8 @@ from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP, TableT
 from faust.types.stores import StoreT
 
+from billstream.topics import replication_configs
+
 # Persisted contract: the changelog topic is `<app id>-customer-state-changelog`.
 CUSTOMER_STATE_TABLE = "customer-state"
 
@@ -46,7 +48,9 @@ def customer_state_table(app: faust.App, partitions: int) -> TableT[bytes, bytes
         key_type=bytes,  # bytes types select Faust's "raw" codec for keys and values
         value_type=bytes,
         partitions=partitions,
-        extra_topic_configs=CHANGELOG_CONFIGS,
+        # Faust creates it with `topic_replication_factor`; it needs the min ISR of our topics.
+        extra_topic_configs=CHANGELOG_CONFIGS
+        | replication_configs(app.conf.topic_replication_factor),
         options=dict(ROCKSDB_OPTIONS),  # a copy: the store pops keys from it; memory:// ignores it
         help="customer id -> encoded aggregate (account, subscriptions, episodes, applied ids)",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from billstream.processors.app import create_faust_app
 from billstream.processors.reducer import apply
@@ -55,3 +56,28 @@ async def test_the_table_is_co_partitioned_raw_bytes_with_a_compacted_changelog(
     assert changelog.partitions == 6
     assert changelog.config["cleanup.policy"] == "compact"
     assert (table.key_serializer, table.value_serializer) == ("raw", "raw")
+
+
+async def test_with_replication_3_faust_creates_the_changelog_with_3_replicas_and_min_isr_2(
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings(billstream_topic_replication=3)
+    app = create_faust_app(settings)
+    app.loop = asyncio.get_running_loop()
+    changelog = customer_state_table(app, settings.billstream_topic_partitions).changelog_topic
+    requests: list[dict[str, Any]] = []
+
+    class RecordingProducer:
+        async def create_topic(self, **request: Any) -> None:
+            requests.append(request)
+
+    async def producer() -> RecordingProducer:
+        return RecordingProducer()
+
+    changelog._get_producer = producer  # type: ignore[method-assign]
+    await changelog.declare()  # what Faust runs when the worker starts
+
+    [request] = requests
+    assert request["replication"] == 3
+    assert request["config"]["min.insync.replicas"] == "2"
+    assert request["config"]["cleanup.policy"] == "compact"

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from billstream.settings import Settings
 
@@ -71,11 +72,13 @@ class JsonFormatter(logging.Formatter):
 
 class MalformedRequestFilter(logging.Filter):
     """aiohttp logs a malformed HTTP request at ERROR with a traceback quoting the request's
-    bytes (a payload, a signature): the client's fault, so one DEBUG line naming the error."""
+    bytes (a payload, a signature): the client's fault, so one DEBUG line naming the error.
+    A body that cannot be decoded (broken gzip) is logged so too, after the handler answered
+    400 `invalid_payload`, when aiohttp drains the rest of it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if not isinstance(error, HttpProcessingError):
+        if not isinstance(error, HttpProcessingError | RequestPayloadError):
             return True
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         record.msg, record.args = "refused a malformed HTTP request (%s)", (type(error).__name__,)

@@ -125,7 +125,7 @@ def test_plaintext_is_the_default_and_adds_nothing(make_settings: SettingsFactor
     settings = make_settings()
     assert kafka_security.librdkafka_config(settings) == {"security.protocol": "plaintext"}
     assert kafka_security.aiokafka_options(settings) == {
-        "bootstrap_servers": "localhost:9092",
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
         "security_protocol": "PLAINTEXT",
     }
     assert kafka_security.faust_credentials(settings) is None
@@ -159,7 +159,7 @@ async def test_aiokafka_gets_a_verifying_context_and_sasl(
     assert context.check_hostname
     assert len(context.get_ca_certs()) == 1  # KAFKA_SSL_CA_FILE, not the system's
     assert options == {
-        "bootstrap_servers": "localhost:9092",
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "PLAIN",
         "sasl_plain_username": "billstream",

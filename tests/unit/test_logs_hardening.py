@@ -4,6 +4,7 @@ line naming the error; Faust's and mode's DEBUG (which prints sent records) stay
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from typing import Any
@@ -91,3 +92,29 @@ def test_debug_level_is_billstream_only(restore_logging: None) -> None:
     for library in ("faust.topics", "faust.agents.agent", "mode.timers", "aiokafka.producer"):
         assert not logging.getLogger(library).isEnabledFor(logging.DEBUG), library
     assert logging.getLogger("faust.worker").isEnabledFor(logging.INFO)
+
+
+async def test_a_body_that_cannot_be_decoded_is_logged_as_the_clients_fault(
+    aiohttp_server: Any, server_log: pytest.LogCaptureFixture
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        with contextlib.suppress(web.RequestPayloadError):
+            await request.read()
+        return web.Response(status=400, text="invalid_payload")
+
+    app = web.Application()
+    app.router.add_post("/", handler)
+    server = await aiohttp_server(app)
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    body = b"not gzip " + MARKER.encode()
+    head = f"POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: {len(body)}"
+    writer.write(head.encode() + b"\r\n\r\n" + body)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(-1), 10)
+    writer.close()
+    await asyncio.sleep(0.1)  # aiohttp logs while it drains the rest, after the answer
+
+    assert b" 400 " in answer
+    records = [r for r in server_log.records if r.name == "aiohttp.server"]
+    assert records
+    assert all(r.levelno == logging.DEBUG and r.exc_info is None for r in records)

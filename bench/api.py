@@ -41,7 +41,7 @@ from billstream.api.state import AccountStateMessage
 from billstream.api.store import Store, engine_url
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE, contract_topics, ensure_topics
-from tests.postgres import create_database, temporary_cluster
+from tests.support.postgres import create_database, temporary_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNTS = int(os.environ.get("BENCH_API_ACCOUNTS", "100000"))

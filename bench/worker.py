@@ -33,11 +33,11 @@ from billstream.routing import record_headers
 from billstream.settings import Settings
 from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
-from tests.children import free_port
-from tests.integration.worker_process import WorkerProcess, read_all
-from tests.unit.processors import factories as f
-from tests.workloads.billing import Record, build_workload
-from tests.workloads.stripe_fields import with_stripe_fields
+from tests.support import factories as f
+from tests.support.children import free_port
+from tests.support.stripe_fields import with_stripe_fields
+from tests.support.worker_process import WorkerProcess, read_all
+from tests.support.workload import Record, build_workload
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "worker.json"

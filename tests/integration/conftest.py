@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.kafka import broker_answers
-from tests.integration.private_broker import PrivateBroker, free_ports
+from tests.support.private_broker import PrivateBroker, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = ROOT / "scripts" / "kafka" / "kafka.sh"

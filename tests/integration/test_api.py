@@ -17,10 +17,10 @@ from billstream.api.main import build_app
 from billstream.api.metrics import ApiMetrics
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE, contract_topics, ensure_topics
-from tests.children import TEST_API_TOKEN
-from tests.conftest import SettingsFactory
 from tests.integration.kafka import produce
-from tests.unit.api.helpers import state_value
+from tests.support.account_state import state_value
+from tests.support.children import TEST_API_TOKEN
+from tests.support.settings import SettingsFactory
 
 Client = TestClient[Any, Any]
 ClientFactory = Callable[[Application], Awaitable[Client]]

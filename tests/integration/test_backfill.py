@@ -16,10 +16,10 @@ from billstream.backfill.runner import Plan, publish_spool, spool_events, starti
 from billstream.cli import build_parser
 from billstream.routing import routing_key
 from billstream.topics import STRIPE_EVENTS, ensure_topics
-from tests.conftest import SettingsFactory
 from tests.integration.kafka import consume
 from tests.integration.stripe_tools import record_count
-from tests.unit.stripe_api.support import PagedEvents, RecordingClient, client_for, stripe_event
+from tests.support.settings import SettingsFactory
+from tests.support.stripe_api import PagedEvents, RecordingClient, client_for, stripe_event
 
 KEY = "sk_test_backfill"
 

@@ -22,10 +22,10 @@ from billstream.ingest.app import create_app
 from billstream.limits import record_bytes
 from billstream.settings import Settings
 from billstream.topics import STRIPE_EVENTS, TopicConfigError, ensure_topics
-from tests.children import settings_env
-from tests.conftest import SettingsFactory
 from tests.integration.ingest_support import post_signed, wait_ready
 from tests.integration.kafka import consume
+from tests.support.children import settings_env
+from tests.support.settings import SettingsFactory
 
 MAX_BODY = 1_048_576  # the default STRIPE_WEBHOOK_MAX_BODY
 

@@ -15,9 +15,9 @@ from billstream.ingest import main
 from billstream.ingest.app import create_app
 from billstream.ingest.kafka_publisher import IDLE_POLL, KafkaPublisher
 from billstream.ingest.publisher import Record
-from tests.conftest import SettingsFactory
 from tests.integration.ingest_support import post_signed, stripe_event, wait_ready
 from tests.integration.kafka import consume
+from tests.support.settings import SettingsFactory
 
 
 async def total_records(bootstrap: str, topic: str, partitions: int) -> int:

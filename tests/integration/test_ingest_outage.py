@@ -13,10 +13,10 @@ from prometheus_client import CollectorRegistry
 
 from billstream.ingest.app import create_app
 from billstream.stripe_signing import sign_payload
-from tests.conftest import SettingsFactory
 from tests.integration.ingest_support import SECRET, post_signed, stripe_event, wait_ready
 from tests.integration.kafka import consume
-from tests.integration.private_broker import PrivateBroker
+from tests.support.private_broker import PrivateBroker
+from tests.support.settings import SettingsFactory
 
 PUBLISH_TIMEOUT = 2.0
 SLACK = 3.0  # generous: an upper bound, not a timing measurement

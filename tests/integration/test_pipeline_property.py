@@ -38,9 +38,9 @@ from billstream.processors.steps import apply_record
 from billstream.routing import routing_key
 from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
-from tests.children import TEST_API_TOKEN, bearer, free_port
 from tests.integration.live_stack import LiveStack
-from tests.unit.processors import factories as f
+from tests.support import factories as f
+from tests.support.children import TEST_API_TOKEN, bearer, free_port
 
 SECRET = "whsec_property_secret"
 MAX_BODY = 1_048_576

@@ -34,10 +34,10 @@ from billstream.simulate.traffic import TrafficConfig, traffic
 from billstream.topics import STRIPE_EVENTS, ensure_topics
 from billstream.verify import cli
 from billstream.verify.readers import latest_per_key
-from tests.children import bearer, free_port
-from tests.conftest import SettingsFactory
 from tests.integration.kafka import produce
 from tests.integration.stripe_tools import WorkerChild
+from tests.support.children import bearer, free_port
+from tests.support.settings import SettingsFactory
 
 Client = TestClient[Any, Any]
 ClientFactory = Callable[[Application], Awaitable[Client]]

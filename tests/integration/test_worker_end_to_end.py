@@ -21,12 +21,12 @@ from billstream.ingest.app import create_app
 from billstream.processors.config import ReducerConfig
 from billstream.processors.reducer import apply
 from billstream.topics import ACCOUNT_STATE, ensure_topics
-from tests.children import free_port
-from tests.conftest import SettingsFactory
 from tests.integration.ingest_support import post_signed, wait_ready
-from tests.integration.worker_process import WorkerProcess, read_all
-from tests.unit.processors.factories import PLAN_MAP
-from tests.workloads.billing import build_workload
+from tests.support.children import free_port
+from tests.support.factories import PLAN_MAP
+from tests.support.settings import SettingsFactory
+from tests.support.worker_process import WorkerProcess, read_all
+from tests.support.workload import build_workload
 
 KCAT = shutil.which("kcat") or "/usr/bin/kcat"
 # Faust would obey these unprefixed variables if it read the environment (it must not).

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from billstream import kafka_security
 from billstream.processors.app import create_faust_app
 from billstream.settings import describe_error
-from tests.conftest import SettingsFactory
-from tests.integration.secure_broker import certificate, pem
+from tests.support.secure_broker import certificate, pem
+from tests.support.settings import SettingsFactory
 
 PASSWORD = "s3cret-never-logged"
 

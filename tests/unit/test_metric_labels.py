@@ -23,7 +23,7 @@ from billstream.processors.dlq import DLQ_REASONS
 from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.reducer import SUBSCRIPTION_EVENT_TYPES
 from billstream.processors.worker import build_worker
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 PACKAGE = Path(__file__).resolve().parents[2] / "billstream"
 

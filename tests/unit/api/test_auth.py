@@ -19,8 +19,8 @@ from billstream.api import auth
 from billstream.api.app import create_app
 from billstream.api.openapi import document
 from billstream.api.store import Store
-from tests.conftest import SettingsFactory
-from tests.unit.api.helpers import make_state
+from tests.support.account_state import make_state
+from tests.support.settings import SettingsFactory
 
 Client = TestClient[Any, Any]
 ClientFactory = Callable[[Application], Awaitable[Client]]

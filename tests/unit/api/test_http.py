@@ -15,9 +15,9 @@ from sqlalchemy.exc import OperationalError
 from billstream.api import cursor
 from billstream.api.app import create_app
 from billstream.api.store import Store
-from tests.children import TEST_API_TOKEN
-from tests.conftest import SettingsFactory
-from tests.unit.api.helpers import make_state
+from tests.support.account_state import make_state
+from tests.support.children import TEST_API_TOKEN
+from tests.support.settings import SettingsFactory
 
 Client = TestClient[Any, Any]
 AUTH = {"Authorization": f"Bearer {TEST_API_TOKEN}"}

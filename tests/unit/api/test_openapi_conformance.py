@@ -19,8 +19,8 @@ from billstream.api.app import create_app
 from billstream.api.openapi import document
 from billstream.api.store import Store
 from billstream.settings import Settings
-from tests.children import TEST_API_TOKEN
-from tests.unit.api.helpers import make_state
+from tests.support.account_state import make_state
+from tests.support.children import TEST_API_TOKEN
 
 MAX_EXAMPLES = 40
 

@@ -19,7 +19,7 @@ from billstream.ingest import main
 from billstream.ingest.app import WEBHOOK_PATH, create_app
 from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 from tests.unit.ingest.support import SECRET, FakePublisher
 
 

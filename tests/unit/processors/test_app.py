@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billstream.processors.app import FAUST_ENV_PREFIX, create_faust_app
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 
 def test_settings_map_onto_faust_and_stray_faust_variables_are_ignored(

@@ -16,7 +16,7 @@ from faust.types.tuples import Message
 from billstream.processors.app import create_faust_app
 from billstream.processors.consumer import FETCH_MAX_WAIT_MS, STUCK_AFTER, GuardedConsumer
 from billstream.topics import STRIPE_EVENTS
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from faust.types import TP, Message
 
 from billstream.processors.app import BillstreamFaustApp, create_faust_app
 from billstream.processors.direct import DirectConsumer
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 TOPIC = "t.stripe.events"
 PARTITION = TP(TOPIC, 0)

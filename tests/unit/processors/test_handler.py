@@ -23,8 +23,8 @@ from billstream.routing import record_headers
 from billstream.tables.codec import decode_state, encode_state
 from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ
-from tests.conftest import SettingsFactory
-from tests.unit.processors import factories as f
+from tests.support import factories as f
+from tests.support.settings import SettingsFactory
 
 CUSTOMER = f.CUSTOMER.encode()
 

@@ -13,8 +13,8 @@ from faust.exceptions import ProducerSendError
 
 from billstream.processors.app import create_faust_app
 from billstream.processors.producer import DrainingProducer, LibrdkafkaProducer, librdkafka_config
-from tests.children import free_port
-from tests.conftest import SettingsFactory
+from tests.support.children import free_port
+from tests.support.settings import SettingsFactory
 
 
 @dataclass

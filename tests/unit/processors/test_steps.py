@@ -11,7 +11,7 @@ from billstream.processors import effects as fx
 from billstream.processors.parsing import InvalidEvent
 from billstream.processors.steps import StateCache, apply_record
 from billstream.tables.codec import decode_customer
-from tests.unit.processors import factories as f
+from tests.support import factories as f
 from tests.unit.processors.support import CONFIG
 
 KEY = f.CUSTOMER.encode()

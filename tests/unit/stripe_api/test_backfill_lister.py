@@ -14,8 +14,8 @@ from billstream.backfill.lister import (
     type_allowed,
 )
 from billstream.backfill.publisher import encode_event
-from tests.conftest import SettingsFactory
-from tests.unit.stripe_api.support import PagedEvents, RecordingClient, client_for, stripe_event
+from tests.support.settings import SettingsFactory
+from tests.support.stripe_api import PagedEvents, RecordingClient, client_for, stripe_event
 
 KEY = "sk_test_backfill"
 

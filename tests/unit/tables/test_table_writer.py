@@ -18,7 +18,7 @@ from billstream.tables.tables import (
     TableWriter,
     customer_state_table,
 )
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 
 class FakeProducer:

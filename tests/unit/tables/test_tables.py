@@ -9,9 +9,9 @@ from billstream.processors.reducer import apply
 from billstream.tables.codec import decode_customer, decode_state, encode_customer
 from billstream.tables.state import CustomerState
 from billstream.tables.tables import CUSTOMER_STATE_TABLE, customer_state_table
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
+from tests.support.workload import build_workload
 from tests.unit.processors.support import CONFIG
-from tests.workloads.billing import build_workload
 
 
 def realistic_states() -> list[CustomerState]:

@@ -33,7 +33,7 @@ from cryptography.x509.oid import NameOID
 
 from billstream import kafka_security
 from billstream.settings import Settings
-from tests.integration.private_broker import PrivateBroker, free_ports
+from tests.support.private_broker import PrivateBroker, free_ports
 
 MECHANISM = "SCRAM-SHA-256"
 SUPER_USER = "admin"

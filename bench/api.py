@@ -235,7 +235,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
     script = work / "random.lua"
     script.write_text(WRK_SCRIPT.replace("{n}", str(ACCOUNTS)))
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         billstream_topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
         kafka_bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),

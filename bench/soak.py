@@ -91,7 +91,7 @@ async def served_matches_oracle(api: Service, acked: dict[str, CustomerState]) -
 
 
 async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    broker = None if args.bootstrap else PrivateBroker(*free_ports(2))
+    broker = None if args.bootstrap else PrivateBroker.on_free_ports()
     if broker is not None:
         await asyncio.to_thread(broker.start)
     bootstrap = args.bootstrap or (broker.bootstrap if broker else "")

@@ -47,7 +47,7 @@ PLAN_MAP = ",".join(f"{key}={plan}" for key, plan in f.PLAN_MAP.items())
 def settings_for(bootstrap: str, store: str, data_dir: Path) -> Settings:
     uid = uuid.uuid4().hex[:8]
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         kafka_bootstrap_servers=bootstrap,
         billstream_topic_prefix=f"bench{uid}.",
         billstream_app_id=f"bench-worker-{uid}",
@@ -91,7 +91,7 @@ async def fill(bootstrap: str, topic: str, records: list[Record]) -> None:
 
 def span(records: list[Any]) -> float:
     """Seconds between the first and the last record's CreateTime."""
-    stamps = [record.timestamp for record in records]
+    stamps: list[int] = [record.timestamp for record in records]
     return (max(stamps) - min(stamps)) / 1000
 
 

@@ -46,6 +46,6 @@ def make_settings(unique_id: str) -> SettingsFactory:
             "api_tokens": TEST_API_TOKEN,
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return factory

@@ -35,6 +35,7 @@ def test_backfill_publishes_what_stripe_lists_once(
     )
     topic = settings.topic(STRIPE_EVENTS)
     listed = stripe.StripeClient(KEY, base_addresses={"api": stripe_mock}).v1.events.list()
+    assert listed.last_response is not None
     sent = orjson.loads(listed.last_response.body)["data"][0]
     argv = ["backfill", "--since", "1234567000", "--checkpoint", str(tmp_path / "cp.json")]
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import CollectorRegistry
+from pytest_aiohttp import AiohttpClient
 
 from billstream.ingest.app import create_app
 from billstream.limits import record_bytes
@@ -54,7 +55,10 @@ def body_of(size: int, event_id: str, customer: str) -> bytes:
 
 
 async def test_a_body_at_the_limit_is_queued_whole(
-    aiohttp_client: Any, make_settings: SettingsFactory, kafka_bootstrap: str, unique_id: str
+    aiohttp_client: AiohttpClient,
+    make_settings: SettingsFactory,
+    kafka_bootstrap: str,
+    unique_id: str,
 ) -> None:
     settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
     client = await aiohttp_client(create_app(settings, registry=CollectorRegistry()))
@@ -91,7 +95,7 @@ async def create_small_topic(settings: Settings, max_message_bytes: int) -> None
 
 
 async def test_a_topic_that_carries_less_is_named_at_start_up_and_answers_413(
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
     make_settings: SettingsFactory,
     kafka_bootstrap: str,
     unique_id: str,

@@ -84,7 +84,7 @@ async def evaluate(live: LiveStack, query: Query, exported: set[str]) -> str | N
 
 async def test_every_panel_returns_data_from_a_simulated_stack(stack: LiveStack) -> None:
     summary: dict[str, Any] = stack.simulate(*SIM_ARGS)
-    queued = summary["responses"]["queued"]
+    queued: int = summary["responses"]["queued"]
     assert summary["stories"]["dunning_lost"]
     assert summary["stories"]["sca_abandoned"]
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from prometheus_client import CollectorRegistry
+from pytest_aiohttp import AiohttpClient
 
 from billstream.ingest.app import create_app
 from billstream.stripe_signing import sign_payload
@@ -23,7 +23,7 @@ SLACK = 3.0  # generous: an upper bound, not a timing measurement
 
 
 async def test_outage_answers_503_and_the_retry_after_restart_is_queued(
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
     make_settings: SettingsFactory,
     private_broker: PrivateBroker,
     unique_id: str,

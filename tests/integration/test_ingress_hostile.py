@@ -66,7 +66,7 @@ def ingest(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 def service_env_for(bootstrap: str, unique: str, port: int) -> dict[str, str]:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         kafka_bootstrap_servers=bootstrap,
         billstream_topic_prefix=f"t{unique}.",

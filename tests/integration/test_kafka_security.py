@@ -27,9 +27,9 @@ from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
 from billstream.topics import STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
 from billstream.verify.readers import TopicRead, read_topic
-from tests.integration.live_stack import Child, eventually, free_port, get_json, service_env
+from tests.integration.live_stack import Child, eventually, get_json, service_env
 from tests.support import factories as f
-from tests.support.children import bearer
+from tests.support.children import bearer, free_port
 from tests.support.secure_broker import (
     MTLS_CLIENT,
     SUPER_USER,

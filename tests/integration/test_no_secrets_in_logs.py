@@ -30,13 +30,12 @@ from tests.integration.live_stack import (
     Child,
     LiveStack,
     eventually,
-    free_port,
     get_json,
     service_env,
 )
 from tests.integration.raw_http import exchange, request_head
 from tests.support import factories as f
-from tests.support.children import TEST_API_TOKEN
+from tests.support.children import TEST_API_TOKEN, free_port
 from tests.support.settings import SettingsFactory
 
 WEBHOOK_SECRET = f"whsec_{uuid4().hex}"

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry
+from pytest_aiohttp import AiohttpClient
 
 from billstream.ingest.app import create_app
 from billstream.processors.config import ReducerConfig
@@ -74,7 +75,10 @@ async def wait_processed(worker: WorkerProcess, count: int, timeout: float = 90.
 
 
 async def test_signed_webhooks_become_account_states_read_back_by_aiokafka_and_kcat(
-    aiohttp_client: Any, make_settings: SettingsFactory, kafka_bootstrap: str, tmp_path: Path
+    aiohttp_client: AiohttpClient,
+    make_settings: SettingsFactory,
+    kafka_bootstrap: str,
+    tmp_path: Path,
 ) -> None:
     settings = make_settings(
         kafka_bootstrap_servers=kafka_bootstrap,

@@ -181,7 +181,7 @@ def test_faust_translates_its_credentials_exactly_as_aiokafka_options(
     expected_type = SSLCredentials if protocol == "SSL" else SASLCredentials
     assert isinstance(credentials, expected_type)
     assert PASSWORD not in repr(credentials)
-    faust_kwargs = credentials_to_aiokafka_auth(credentials)
+    faust_kwargs = dict(credentials_to_aiokafka_auth(credentials))
     ours = kafka_security.aiokafka_options(settings)
     ours.pop("bootstrap_servers")
     # SSLContext objects compare by identity: compare what they verify with instead.

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
+from pytest_aiohttp import AiohttpClient
 
 from billstream.ingest import main
 from billstream.ingest.app import WEBHOOK_PATH, create_app
@@ -55,7 +56,7 @@ IngestFactory = Callable[..., Awaitable[Ingest]]
 
 
 @pytest.fixture
-def make_ingest(aiohttp_client: Any, make_settings: SettingsFactory) -> IngestFactory:
+def make_ingest(aiohttp_client: AiohttpClient, make_settings: SettingsFactory) -> IngestFactory:
     async def factory(publisher: FakePublisher | None = None, **overrides: Any) -> Ingest:
         settings = make_settings(**overrides)
         publisher = publisher if publisher is not None else FakePublisher()

@@ -56,7 +56,7 @@ async def worker(make_settings: SettingsFactory) -> Worker:
     app = built.app
     app.loop = asyncio.get_running_loop()
     app.finalize()
-    app.conf.store = "memory://"
+    app.conf.store = "memory://"  # type: ignore[assignment]  # Faust's URL setting parses a str
     app.flow_control.resume()
     app.producer = FakeProducer()  # type: ignore[assignment]
     return built

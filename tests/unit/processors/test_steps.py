@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import orjson
 import pytest
@@ -85,7 +86,7 @@ def poison_reason(raw: bytes) -> str:
     return raised.value.reason
 
 
-def subscription_created(**fields: object) -> bytes:
+def subscription_created(**fields: Any) -> bytes:
     fields.setdefault("prices", [f.pro_monthly()])
     created_at = fields.pop("created", 100)
     event = f.subscription_event("customer.subscription.created", created=created_at, **fields)

@@ -98,6 +98,7 @@ def test_published_value_is_the_json_stripe_sent(
     page = client.v1.events.list({"limit": 1})
 
     (event,) = list(events_newest_first(client, 0, ("*",)))
+    assert page.last_response is not None
 
     assert orjson.loads(encode_event(event)) == orjson.loads(page.last_response.body)["data"][0]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import faust
+
 from billstream.processors.app import create_faust_app
 from billstream.processors.reducer import apply
 from billstream.tables.codec import decode_customer, decode_state, encode_customer
@@ -46,6 +48,7 @@ async def test_the_table_is_co_partitioned_raw_bytes_with_a_compacted_changelog(
     app = create_faust_app(settings)
     app.loop = asyncio.get_running_loop()
     table = customer_state_table(app, settings.billstream_topic_partitions)
+    assert isinstance(table, faust.Table)
 
     changelog = table.changelog_topic
     assert (
@@ -53,5 +56,6 @@ async def test_the_table_is_co_partitioned_raw_bytes_with_a_compacted_changelog(
         == f"{settings.billstream_app_id}-{CUSTOMER_STATE_TABLE}-changelog"
     )
     assert changelog.partitions == 6
+    assert changelog.config is not None
     assert changelog.config["cleanup.policy"] == "compact"
     assert (table.key_serializer, table.value_serializer) == ("raw", "raw")

@@ -41,7 +41,7 @@ from billstream.api.state import AccountStateMessage
 from billstream.api.store import Store, engine_url
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE, contract_topics, ensure_topics
-from tests.postgres import create_database, temporary_cluster
+from tests.support.postgres import create_database, temporary_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNTS = int(os.environ.get("BENCH_API_ACCOUNTS", "100000"))
@@ -235,7 +235,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
     script = work / "random.lua"
     script.write_text(WRK_SCRIPT.replace("{n}", str(ACCOUNTS)))
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         billstream_topic_prefix=f"bench{uuid.uuid4().hex[:8]}.",
         kafka_bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),

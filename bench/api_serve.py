@@ -53,7 +53,7 @@ def main() -> None:
     if args.database:
         store = Store(args.database)
         store.migrate()
-        settings = Settings(_env_file=None, api_tokens=BENCH_TOKEN)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, api_tokens=BENCH_TOKEN)
         app = create_app(settings, store)
     else:
         app = bare_app()

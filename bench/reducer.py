@@ -35,8 +35,8 @@ from billstream.processors.dlq import MISSING_KEY
 from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.parsing import InvalidEvent
 from billstream.processors.steps import StateCache, apply_record
-from tests.unit.processors import factories as f
-from tests.workloads.billing import Record, build_workload
+from tests.support import factories as f
+from tests.support.workload import Record, build_workload
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "reducer.json"

@@ -30,9 +30,9 @@ from billstream.processors.config import ReducerConfig
 from billstream.settings import Settings
 from billstream.tables.state import CustomerState
 from billstream.topics import ensure_topics
-from tests.integration.fault_support import Service
-from tests.integration.private_broker import KAFKA_HOME, PrivateBroker, free_ports
-from tests.unit.processors.factories import PLAN_MAP
+from tests.support.factories import PLAN_MAP
+from tests.support.private_broker import KAFKA_HOME, PrivateBroker, free_ports
+from tests.support.services import Service
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "soak.json"
@@ -91,7 +91,7 @@ async def served_matches_oracle(api: Service, acked: dict[str, CustomerState]) -
 
 
 async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    broker = None if args.bootstrap else PrivateBroker(*free_ports(2))
+    broker = None if args.bootstrap else PrivateBroker.on_free_ports()
     if broker is not None:
         await asyncio.to_thread(broker.start)
     bootstrap = args.bootstrap or (broker.bootstrap if broker else "")

@@ -1,6 +1,6 @@
 """The soak's traffic: an endless realistic Stripe stream posted open-loop, and visibility probes.
 
-Events come in chunks of customer lives (tests/workloads/billing.py, Stripe-sized payloads);
+Events come in chunks of customer lives (tests/support/workload.py, Stripe-sized payloads);
 each customer is pinned to one keep-alive connection so its deliveries are acknowledged, and so
 land in Kafka, in order. For one customer in `sample_every`, the pure reducer folds its events
 here too: every version change becomes a probe, and the prober polls the api until it serves
@@ -24,8 +24,8 @@ from billstream.processors.reducer import apply
 from billstream.routing import routing_key
 from billstream.stripe_signing import sign_payload
 from billstream.tables.state import CustomerState
-from tests.workloads.billing import build_workload
-from tests.workloads.stripe_fields import with_stripe_fields
+from tests.support.stripe_fields import with_stripe_fields
+from tests.support.workload import build_workload
 
 CHUNK_CUSTOMERS = 1000  # ~10,000 events per chunk
 TEMPLATE_TAG = b"soak00000_"  # in every customer, subscription and invoice id of the template

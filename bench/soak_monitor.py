@@ -13,7 +13,7 @@ import aiohttp
 
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS
-from tests.integration.worker_process import committed_offsets, end_offsets, metric_value
+from tests.support.worker_process import committed_offsets, end_offsets, metric_value
 
 TICKS = os.sysconf("SC_CLK_TCK")
 COUNTERS = {  # service -> the counter that says how much it has done

@@ -33,11 +33,11 @@ from billstream.routing import record_headers
 from billstream.settings import Settings
 from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
-from tests.children import free_port
-from tests.integration.worker_process import WorkerProcess, read_all
-from tests.unit.processors import factories as f
-from tests.workloads.billing import Record, build_workload
-from tests.workloads.stripe_fields import with_stripe_fields
+from tests.support import factories as f
+from tests.support.children import free_port
+from tests.support.stripe_fields import with_stripe_fields
+from tests.support.worker_process import WorkerProcess, read_all
+from tests.support.workload import Record, build_workload
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "worker.json"
@@ -47,7 +47,7 @@ PLAN_MAP = ",".join(f"{key}={plan}" for key, plan in f.PLAN_MAP.items())
 def settings_for(bootstrap: str, store: str, data_dir: Path) -> Settings:
     uid = uuid.uuid4().hex[:8]
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         kafka_bootstrap_servers=bootstrap,
         billstream_topic_prefix=f"bench{uid}.",
         billstream_app_id=f"bench-worker-{uid}",
@@ -91,7 +91,7 @@ async def fill(bootstrap: str, topic: str, records: list[Record]) -> None:
 
 def span(records: list[Any]) -> float:
     """Seconds between the first and the last record's CreateTime."""
-    stamps = [record.timestamp for record in records]
+    stamps: list[int] = [record.timestamp for record in records]
     return (max(stamps) - min(stamps)) / 1000
 
 

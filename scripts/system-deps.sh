@@ -5,7 +5,7 @@
 #                         prometheus, Go (builds stripe-mock), curl
 # As root with apt-get, the missing packages are installed (one `apt-get update` first);
 # otherwise the script stops with one line naming them. Nothing is done when all are present.
-# BILLSTREAM_PG_BIN names a PostgreSQL server's bin directory, as for tests/postgres.py.
+# BILLSTREAM_PG_BIN names a PostgreSQL server's bin directory, as for tests/support/postgres.py.
 set -euo pipefail
 
 set_name=${1:-}
@@ -34,7 +34,7 @@ java_major() {
 }
 
 postgres_server() {
-  # The same search as tests/postgres.py: BILLSTREAM_PG_BIN, Debian's layout, then PATH.
+  # The same search as tests/support/postgres.py: BILLSTREAM_PG_BIN, Debian's layout, then PATH.
   if [[ -n ${BILLSTREAM_PG_BIN:-} ]]; then
     [[ -x $BILLSTREAM_PG_BIN/initdb ]]
     return

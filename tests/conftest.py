@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,10 +11,9 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from billstream.settings import Settings
-from tests.children import TEST_API_TOKEN
-from tests.stripe_mock import closed_port_url, stripe_mock  # noqa: F401  (shared fixtures)
-
-SettingsFactory = Callable[..., Settings]
+from tests.support.children import TEST_API_TOKEN
+from tests.support.settings import SettingsFactory
+from tests.support.stripe_mock import closed_port_url, stripe_mock  # noqa: F401  (shared fixtures)
 
 # Fuzz tests leave max_examples to the profile: "ci" (default) keeps them to seconds, `make fuzz`
 # selects "fuzz" (HYPOTHESIS_PROFILE=fuzz). Tests that set their own max_examples keep it.
@@ -48,6 +46,6 @@ def make_settings(unique_id: str) -> SettingsFactory:
             "api_tokens": TEST_API_TOKEN,
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return factory

@@ -5,7 +5,7 @@
 #   kafka.sh fetch | up | start | down | kill | status | wait | reset
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_HOME (var/kafka),
 #              KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), KAFKA_READY_TIMEOUT (90 s), PYTHON (for the readiness probe).
-# Secured brokers (tests/integration/secure_broker.py): KAFKA_EXTRA_CONFIG (lines appended to the
+# Secured brokers (tests/support/secure_broker.py): KAFKA_EXTRA_CONFIG (lines appended to the
 #   broker's properties; a repeated key wins), KAFKA_FORMAT_ARGS (extra StorageTool format arguments,
 #   e.g. --add-scram); the readiness probe connects with billstream's KAFKA_SECURITY_* settings.
 # One node of a cluster (cluster.sh sets these): KAFKA_NODE_ID (1), KAFKA_VOTERS (this node alone),

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.kafka import broker_answers
-from tests.integration.private_broker import PrivateBroker, free_ports
+from tests.support.private_broker import PrivateBroker
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = ROOT / "scripts" / "kafka" / "kafka.sh"
@@ -44,7 +44,7 @@ def kafka_bootstrap() -> Iterator[str]:
 @pytest.fixture
 def private_broker() -> Iterator[PrivateBroker]:
     """A started broker on free ports that a test may stop and start; removed afterwards."""
-    broker = PrivateBroker(*free_ports(2))
+    broker = PrivateBroker.on_free_ports()
     try:
         broker.start()
         yield broker

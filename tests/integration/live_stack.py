@@ -26,7 +26,7 @@ import aiohttp
 import yaml
 
 from billstream.settings import Settings
-from tests.children import bearer, free_port, settings_env
+from tests.support.children import bearer, free_port, settings_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "prometheus" / "alerts.yml"

@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaProducer
 
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE, contract_topics, ensure_topics
-from tests.integration.fault_support import Service, api_accounts
-from tests.integration.worker_process import read_all
-from tests.unit.api.helpers import state_value
+from tests.support.account_state import state_value
+from tests.support.services import Service, api_accounts
+from tests.support.worker_process import read_all
 
 PLANS = ("FREE", "PRO", "BUSINESS")
 PAYMENT_STATES = ("ok", "past_due", "requires_action")

@@ -12,18 +12,18 @@ import orjson
 from aiohttp.test_utils import TestClient
 from aiohttp.web import Application
 from aiokafka.admin import AIOKafkaAdminClient
+from pytest_aiohttp import AiohttpClient
 
 from billstream.api.main import build_app
 from billstream.api.metrics import ApiMetrics
 from billstream.settings import Settings
 from billstream.topics import ACCOUNT_STATE, contract_topics, ensure_topics
-from tests.children import TEST_API_TOKEN
-from tests.conftest import SettingsFactory
 from tests.integration.kafka import produce
-from tests.unit.api.helpers import state_value
+from tests.support.account_state import state_value
+from tests.support.children import TEST_API_TOKEN
+from tests.support.settings import SettingsFactory
 
 Client = TestClient[Any, Any]
-ClientFactory = Callable[[Application], Awaitable[Client]]
 DEADLINE_SECONDS = 45.0
 AUTH = {"Authorization": f"Bearer {TEST_API_TOKEN}"}
 
@@ -38,7 +38,7 @@ def api_app(settings: Settings, database: Path) -> tuple[Application, ApiMetrics
 async def produce_states(settings: Settings, *values: dict[str, Any] | bytes) -> None:
     topic = settings.topic(ACCOUNT_STATE)
     await ensure_topics(settings, [s for s in contract_topics(settings) if s.name == topic])
-    records = []
+    records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
     for value in values:
         raw = value if isinstance(value, bytes) else orjson.dumps(value)
         key = b"cus_1" if isinstance(value, bytes) else value["customer_id"].encode()
@@ -73,7 +73,7 @@ async def committed(settings: Settings) -> int:
 
 
 async def test_state_produced_to_the_broker_is_served(
-    aiohttp_client: ClientFactory,
+    aiohttp_client: AiohttpClient,
     make_settings: SettingsFactory,
     kafka_bootstrap: str,
     tmp_path: Path,
@@ -114,7 +114,7 @@ async def test_state_produced_to_the_broker_is_served(
 
 
 async def test_restart_ignores_replays_and_a_new_read_model_reseeds(
-    aiohttp_client: ClientFactory,
+    aiohttp_client: AiohttpClient,
     make_settings: SettingsFactory,
     kafka_bootstrap: str,
     tmp_path: Path,

@@ -16,10 +16,10 @@ from billstream.backfill.runner import Plan, publish_spool, spool_events, starti
 from billstream.cli import build_parser
 from billstream.routing import routing_key
 from billstream.topics import STRIPE_EVENTS, ensure_topics
-from tests.conftest import SettingsFactory
 from tests.integration.kafka import consume
 from tests.integration.stripe_tools import record_count
-from tests.unit.stripe_api.support import PagedEvents, RecordingClient, client_for, stripe_event
+from tests.support.settings import SettingsFactory
+from tests.support.stripe_api import PagedEvents, RecordingClient, client_for, stripe_event
 
 KEY = "sk_test_backfill"
 
@@ -35,6 +35,7 @@ def test_backfill_publishes_what_stripe_lists_once(
     )
     topic = settings.topic(STRIPE_EVENTS)
     listed = stripe.StripeClient(KEY, base_addresses={"api": stripe_mock}).v1.events.list()
+    assert listed.last_response is not None
     sent = orjson.loads(listed.last_response.body)["data"][0]
     argv = ["backfill", "--since", "1234567000", "--checkpoint", str(tmp_path / "cp.json")]
 

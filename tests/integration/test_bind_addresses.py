@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 
 from billstream.settings import Settings
-from tests.children import free_port, settings_env
-from tests.conftest import SettingsFactory
+from tests.support.children import free_port, settings_env
+from tests.support.settings import SettingsFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {

@@ -17,15 +17,16 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import CollectorRegistry
+from pytest_aiohttp import AiohttpClient
 
 from billstream.ingest.app import create_app
 from billstream.limits import record_bytes
 from billstream.settings import Settings
 from billstream.topics import STRIPE_EVENTS, TopicConfigError, ensure_topics
-from tests.children import settings_env
-from tests.conftest import SettingsFactory
 from tests.integration.ingest_support import post_signed, wait_ready
 from tests.integration.kafka import consume
+from tests.support.children import settings_env
+from tests.support.settings import SettingsFactory
 
 MAX_BODY = 1_048_576  # the default STRIPE_WEBHOOK_MAX_BODY
 
@@ -54,7 +55,10 @@ def body_of(size: int, event_id: str, customer: str) -> bytes:
 
 
 async def test_a_body_at_the_limit_is_queued_whole(
-    aiohttp_client: Any, make_settings: SettingsFactory, kafka_bootstrap: str, unique_id: str
+    aiohttp_client: AiohttpClient,
+    make_settings: SettingsFactory,
+    kafka_bootstrap: str,
+    unique_id: str,
 ) -> None:
     settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
     client = await aiohttp_client(create_app(settings, registry=CollectorRegistry()))
@@ -91,7 +95,7 @@ async def create_small_topic(settings: Settings, max_message_bytes: int) -> None
 
 
 async def test_a_topic_that_carries_less_is_named_at_start_up_and_answers_413(
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
     make_settings: SettingsFactory,
     kafka_bootstrap: str,
     unique_id: str,

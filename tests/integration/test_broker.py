@@ -6,8 +6,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, ensure_topics
-from tests.conftest import SettingsFactory
 from tests.integration.kafka import consume, produce
+from tests.support.settings import SettingsFactory
 
 
 async def test_round_trip_with_acks_all(kafka_bootstrap: str, unique_id: str) -> None:

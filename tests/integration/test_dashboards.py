@@ -20,10 +20,10 @@ import pytest
 
 from billstream.simulate.catalog import SIMULATOR_PLAN_MAP
 from billstream.topics import ensure_topics
-from tests.children import free_port
-from tests.conftest import SettingsFactory
-from tests.dashboards import Query, queries
 from tests.integration.live_stack import LiveStack, eventually, get_json
+from tests.support.children import free_port
+from tests.support.dashboards import Query, queries
+from tests.support.settings import SettingsFactory
 
 SIM_ARGS = ("--rate", "80", "--duration", "25", "--seed", "20260601", "--customers", "25")
 WINDOW = "15m"  # what Grafana's $__range stands for here: the whole run
@@ -84,7 +84,7 @@ async def evaluate(live: LiveStack, query: Query, exported: set[str]) -> str | N
 
 async def test_every_panel_returns_data_from_a_simulated_stack(stack: LiveStack) -> None:
     summary: dict[str, Any] = stack.simulate(*SIM_ARGS)
-    queued = summary["responses"]["queued"]
+    queued: int = summary["responses"]["queued"]
     assert summary["stories"]["dunning_lost"]
     assert summary["stories"]["sca_abandoned"]
 

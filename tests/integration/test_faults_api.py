@@ -18,9 +18,6 @@ import psycopg
 import pytest
 
 from billstream.settings import Settings
-from tests.children import free_port
-from tests.conftest import SettingsFactory
-from tests.integration.fault_support import Service
 from tests.integration.state_stream import (
     VersionWatch,
     assert_read_model_equals_topic,
@@ -30,8 +27,11 @@ from tests.integration.state_stream import (
     wait_caught_up,
     watching,
 )
-from tests.integration.worker_process import committed_offsets
-from tests.postgres import PG_BIN, create_database, temporary_cluster
+from tests.support.children import free_port
+from tests.support.postgres import PG_BIN, create_database, temporary_cluster
+from tests.support.services import Service
+from tests.support.settings import SettingsFactory
+from tests.support.worker_process import committed_offsets
 
 CUSTOMERS = 120
 VERSIONS = 20  # ~2,500 records per test

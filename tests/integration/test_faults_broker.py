@@ -20,14 +20,14 @@ from billstream.processors.config import ReducerConfig
 from billstream.tables.codec import decode_state
 from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, ensure_topics
-from tests.children import free_port
-from tests.conftest import SettingsFactory
-from tests.integration.fault_support import Service, WebhookStream, api_accounts
-from tests.integration.private_broker import PrivateBroker
 from tests.integration.test_worker_crash import latest_by_key, oracle
-from tests.integration.worker_process import WorkerProcess, read_all, wait_caught_up
-from tests.unit.processors.factories import PLAN_MAP
-from tests.workloads.billing import Workload, build_workload
+from tests.support.children import free_port
+from tests.support.factories import PLAN_MAP
+from tests.support.private_broker import PrivateBroker
+from tests.support.services import Service, WebhookStream, api_accounts
+from tests.support.settings import SettingsFactory
+from tests.support.worker_process import WorkerProcess, read_all, wait_caught_up
+from tests.support.workload import Workload, build_workload
 
 SECRET = "whsec_test_secret"  # what make_settings configures
 CUSTOMERS = 160  # ~1,600 webhooks, Stripe retries of the same id included

@@ -16,18 +16,18 @@ from billstream.processors.config import ReducerConfig
 from billstream.tables.codec import decode_state
 from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
-from tests.children import free_port
-from tests.conftest import SettingsFactory
 from tests.integration.test_worker_crash import latest_by_key, oracle, produce_paced
-from tests.integration.worker_process import (
+from tests.support.children import free_port
+from tests.support.factories import PLAN_MAP
+from tests.support.settings import SettingsFactory
+from tests.support.worker_process import (
     WorkerProcess,
     committed_offsets,
     end_offsets,
     read_all,
     wait_caught_up,
 )
-from tests.unit.processors.factories import PLAN_MAP
-from tests.workloads.billing import build_workload
+from tests.support.workload import build_workload
 
 CUSTOMERS = 300  # ~3,000 records with retries and poison
 KILL_AT = 0.35  # share of the records processed (by both workers) when one is killed

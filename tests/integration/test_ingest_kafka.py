@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import CollectorRegistry
+from pytest_aiohttp import AiohttpClient
 
 from billstream.ingest import main
 from billstream.ingest.app import create_app
 from billstream.ingest.kafka_publisher import IDLE_POLL, KafkaPublisher
 from billstream.ingest.publisher import Record
-from tests.conftest import SettingsFactory
 from tests.integration.ingest_support import post_signed, stripe_event, wait_ready
 from tests.integration.kafka import consume
+from tests.support.settings import SettingsFactory
 
 
 async def total_records(bootstrap: str, topic: str, partitions: int) -> int:
@@ -32,7 +32,10 @@ async def total_records(bootstrap: str, topic: str, partitions: int) -> int:
 
 
 async def test_signed_event_arrives_byte_for_byte(
-    aiohttp_client: Any, make_settings: SettingsFactory, kafka_bootstrap: str, unique_id: str
+    aiohttp_client: AiohttpClient,
+    make_settings: SettingsFactory,
+    kafka_bootstrap: str,
+    unique_id: str,
 ) -> None:
     settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
     client = await aiohttp_client(create_app(settings, registry=CollectorRegistry()))
@@ -60,7 +63,10 @@ async def test_signed_event_arrives_byte_for_byte(
 
 
 async def test_customers_land_on_the_partitions_backfill_uses(
-    aiohttp_client: Any, make_settings: SettingsFactory, kafka_bootstrap: str, unique_id: str
+    aiohttp_client: AiohttpClient,
+    make_settings: SettingsFactory,
+    kafka_bootstrap: str,
+    unique_id: str,
 ) -> None:
     """Same partitioner as Java clients and aiokafka (backfill): murmur2 of the customer id."""
     settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)

@@ -7,23 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from prometheus_client import CollectorRegistry
+from pytest_aiohttp import AiohttpClient
 
 from billstream.ingest.app import create_app
 from billstream.stripe_signing import sign_payload
-from tests.conftest import SettingsFactory
 from tests.integration.ingest_support import SECRET, post_signed, stripe_event, wait_ready
 from tests.integration.kafka import consume
-from tests.integration.private_broker import PrivateBroker
+from tests.support.private_broker import PrivateBroker
+from tests.support.settings import SettingsFactory
 
 PUBLISH_TIMEOUT = 2.0
 SLACK = 3.0  # generous: an upper bound, not a timing measurement
 
 
 async def test_outage_answers_503_and_the_retry_after_restart_is_queued(
-    aiohttp_client: Any,
+    aiohttp_client: AiohttpClient,
     make_settings: SettingsFactory,
     private_broker: PrivateBroker,
     unique_id: str,

@@ -23,10 +23,10 @@ import pytest
 
 from billstream.settings import Settings
 from billstream.stripe_signing import compute_signature, sign_payload, signature_header
-from tests.children import free_port
 from tests.integration.ingest_support import SECRET, stripe_event
 from tests.integration.live_stack import Child, eventually, get_json, service_env
 from tests.integration.raw_http import chunked, exchange, request_head
+from tests.support.children import free_port
 
 READ_TIMEOUT = 1.0  # INGEST_READ_TIMEOUT for this server: slow clients are cut off after it
 MAX_BODY = 65_536  # STRIPE_WEBHOOK_MAX_BODY
@@ -66,7 +66,7 @@ def ingest(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 def service_env_for(bootstrap: str, unique: str, port: int) -> dict[str, str]:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         kafka_bootstrap_servers=bootstrap,
         billstream_topic_prefix=f"t{unique}.",

@@ -27,16 +27,16 @@ from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
 from billstream.topics import STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
 from billstream.verify.readers import TopicRead, read_topic
-from tests.children import bearer
-from tests.conftest import SettingsFactory
-from tests.integration.live_stack import Child, eventually, free_port, get_json, service_env
-from tests.integration.secure_broker import (
+from tests.integration.live_stack import Child, eventually, get_json, service_env
+from tests.support import factories as f
+from tests.support.children import bearer, free_port
+from tests.support.secure_broker import (
     MTLS_CLIENT,
     SUPER_USER,
     SecureBroker,
     start_secure_broker,
 )
-from tests.unit.processors import factories as f
+from tests.support.settings import SettingsFactory
 
 PIPELINE, READER, DLQ_WRITER = "billstream", "reader", "dlq-writer"
 SECRET = "whsec_test_secret"  # make_settings' webhook secret

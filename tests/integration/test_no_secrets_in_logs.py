@@ -25,19 +25,18 @@ import pytest
 from billstream.ingest.app import WEBHOOK_PATH
 from billstream.stripe_signing import sign_payload
 from billstream.topics import ensure_topics
-from tests.children import TEST_API_TOKEN
-from tests.conftest import SettingsFactory
 from tests.integration.live_stack import (
     SERVICES,
     Child,
     LiveStack,
     eventually,
-    free_port,
     get_json,
     service_env,
 )
 from tests.integration.raw_http import exchange, request_head
-from tests.unit.processors import factories as f
+from tests.support import factories as f
+from tests.support.children import TEST_API_TOKEN, free_port
+from tests.support.settings import SettingsFactory
 
 WEBHOOK_SECRET = f"whsec_{uuid4().hex}"
 API_KEY = f"sk_test_{uuid4().hex}"

@@ -38,9 +38,9 @@ from billstream.processors.steps import apply_record
 from billstream.routing import routing_key
 from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
-from tests.children import TEST_API_TOKEN, bearer, free_port
 from tests.integration.live_stack import LiveStack
-from tests.unit.processors import factories as f
+from tests.support import factories as f
+from tests.support.children import TEST_API_TOKEN, bearer, free_port
 
 SECRET = "whsec_property_secret"
 MAX_BODY = 1_048_576
@@ -102,8 +102,10 @@ class DeadLetters:
                 if message is None or message.error():
                     continue
                 headers = dict(message.headers() or [])
-                event_id = headers.get("stripe-event-id", b"").decode(errors="replace")
-                self.reasons[event_id] = headers.get("error", b"").decode(errors="replace")
+                event_id, reason = headers.get("stripe-event-id", b""), headers.get("error", b"")
+                assert isinstance(event_id, bytes)
+                assert isinstance(reason, bytes)
+                self.reasons[event_id.decode(errors="replace")] = reason.decode(errors="replace")
         finally:
             consumer.close()
 
@@ -195,7 +197,7 @@ class Pipeline:
 def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     unique = uuid.uuid4().hex[:10]
     workdir: Path = tmp_path_factory.mktemp("property")
-    stack_settings = Settings(  # type: ignore[call-arg]
+    stack_settings = Settings(
         _env_file=None,
         kafka_bootstrap_servers=kafka_bootstrap,
         billstream_topic_prefix=f"t{unique}.",

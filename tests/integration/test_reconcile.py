@@ -10,11 +10,11 @@ import orjson
 
 from billstream.routing import record_headers, routing_key
 from billstream.topics import STRIPE_EVENTS, ensure_topics
-from tests.children import free_port
-from tests.conftest import SettingsFactory
 from tests.integration.kafka import produce
 from tests.integration.stripe_tools import WorkerChild
-from tests.unit.processors.factories import PLAN_MAP, business_monthly, subscription_event
+from tests.support.children import free_port
+from tests.support.factories import PLAN_MAP, business_monthly, subscription_event
+from tests.support.settings import SettingsFactory
 
 DEADLINE_SECONDS = 60.0
 

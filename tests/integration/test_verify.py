@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 from aiohttp.web import Application
+from pytest_aiohttp import AiohttpClient
 
 from billstream.api.app import create_app
 from billstream.api.consumer import StateConsumer
@@ -34,13 +34,12 @@ from billstream.simulate.traffic import TrafficConfig, traffic
 from billstream.topics import STRIPE_EVENTS, ensure_topics
 from billstream.verify import cli
 from billstream.verify.readers import latest_per_key
-from tests.children import bearer, free_port
-from tests.conftest import SettingsFactory
 from tests.integration.kafka import produce
 from tests.integration.stripe_tools import WorkerChild
+from tests.support.children import bearer, free_port
+from tests.support.settings import SettingsFactory
 
 Client = TestClient[Any, Any]
-ClientFactory = Callable[[Application], Awaitable[Client]]
 DELIVERIES = 300
 SETTLE_SECONDS = 90.0
 
@@ -92,7 +91,7 @@ async def verify_until_settled(
 
 
 async def test_verify_reports_nothing_then_exactly_the_corrupted_row(
-    aiohttp_client: ClientFactory,
+    aiohttp_client: AiohttpClient,
     make_settings: SettingsFactory,
     kafka_bootstrap: str,
     tmp_path: Path,

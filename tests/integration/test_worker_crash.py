@@ -23,16 +23,16 @@ from billstream.tables.codec import decode_state
 from billstream.tables.state import CustomerState
 from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
-from tests.children import free_port
-from tests.conftest import SettingsFactory
-from tests.integration.worker_process import (
+from tests.support.children import free_port
+from tests.support.factories import PLAN_MAP
+from tests.support.settings import SettingsFactory
+from tests.support.worker_process import (
     WorkerProcess,
     committed_offsets,
     read_all,
     wait_caught_up,
 )
-from tests.unit.processors.factories import PLAN_MAP
-from tests.workloads.billing import Record, Workload, build_workload
+from tests.support.workload import Record, Workload, build_workload
 
 CUSTOMERS = 400  # ~4,900 records with retries and poison
 CHUNK = 150

@@ -16,17 +16,18 @@ from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry
+from pytest_aiohttp import AiohttpClient
 
 from billstream.ingest.app import create_app
 from billstream.processors.config import ReducerConfig
 from billstream.processors.reducer import apply
 from billstream.topics import ACCOUNT_STATE, ensure_topics
-from tests.children import free_port
-from tests.conftest import SettingsFactory
 from tests.integration.ingest_support import post_signed, wait_ready
-from tests.integration.worker_process import WorkerProcess, read_all
-from tests.unit.processors.factories import PLAN_MAP
-from tests.workloads.billing import build_workload
+from tests.support.children import free_port
+from tests.support.factories import PLAN_MAP
+from tests.support.settings import SettingsFactory
+from tests.support.worker_process import WorkerProcess, read_all
+from tests.support.workload import build_workload
 
 KCAT = shutil.which("kcat") or "/usr/bin/kcat"
 # Faust would obey these unprefixed variables if it read the environment (it must not).
@@ -74,7 +75,10 @@ async def wait_processed(worker: WorkerProcess, count: int, timeout: float = 90.
 
 
 async def test_signed_webhooks_become_account_states_read_back_by_aiokafka_and_kcat(
-    aiohttp_client: Any, make_settings: SettingsFactory, kafka_bootstrap: str, tmp_path: Path
+    aiohttp_client: AiohttpClient,
+    make_settings: SettingsFactory,
+    kafka_bootstrap: str,
+    tmp_path: Path,
 ) -> None:
     settings = make_settings(
         kafka_bootstrap_servers=kafka_bootstrap,

@@ -9,7 +9,7 @@ import re
 
 import yaml
 
-from tests.dashboards import ROOT, dashboards, family, queries
+from tests.support.dashboards import ROOT, dashboards, family, queries
 
 PROVISIONING = ROOT / "grafana" / "provisioning"
 REQUIRED_BOARDS = {

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from billstream import kafka_security
 from billstream.processors.app import create_faust_app
 from billstream.settings import describe_error
-from tests.conftest import SettingsFactory
-from tests.integration.secure_broker import certificate, pem
+from tests.support.secure_broker import certificate, pem
+from tests.support.settings import SettingsFactory
 
 PASSWORD = "s3cret-never-logged"
 
@@ -181,7 +181,7 @@ def test_faust_translates_its_credentials_exactly_as_aiokafka_options(
     expected_type = SSLCredentials if protocol == "SSL" else SASLCredentials
     assert isinstance(credentials, expected_type)
     assert PASSWORD not in repr(credentials)
-    faust_kwargs = credentials_to_aiokafka_auth(credentials)
+    faust_kwargs = dict(credentials_to_aiokafka_auth(credentials))
     ours = kafka_security.aiokafka_options(settings)
     ours.pop("bootstrap_servers")
     # SSLContext objects compare by identity: compare what they verify with instead.

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from pytest_aiohttp import AiohttpServer
 
 from billstream.logs import MalformedRequestFilter, configure_logging
 from billstream.settings import Settings
@@ -37,10 +38,13 @@ def server_log(caplog: pytest.LogCaptureFixture) -> Any:
     ids=["pipelined garbage", "header too long", "bad content-length"],
 )
 async def test_malformed_request_is_logged_without_its_bytes(
-    aiohttp_server: Any, server_log: pytest.LogCaptureFixture, request_bytes: str
+    aiohttp_server: AiohttpServer, server_log: pytest.LogCaptureFixture, request_bytes: str
 ) -> None:
+    async def ok(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
     app = web.Application()
-    app.router.add_post("/", lambda _: web.Response(text="ok"))
+    app.router.add_post("/", ok)
     server = await aiohttp_server(app)
     reader, writer = await asyncio.open_connection(server.host, server.port)
     writer.write(request_bytes.encode())
@@ -86,7 +90,7 @@ def restore_logging() -> Any:
 
 
 def test_debug_level_is_billstream_only(restore_logging: None) -> None:
-    configure_logging(Settings(_env_file=None, log_level="DEBUG"), "worker")  # type: ignore[call-arg]
+    configure_logging(Settings(_env_file=None, log_level="DEBUG"), "worker")
 
     assert logging.getLogger("billstream.processors.handler").isEnabledFor(logging.DEBUG)
     for library in ("faust.topics", "faust.agents.agent", "mode.timers", "aiokafka.producer"):

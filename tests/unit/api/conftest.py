@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from billstream.api.store import Store
-from tests.postgres import postgres_server, postgres_url
+from tests.support.postgres import postgres_server, postgres_url
 
 __all__ = ["postgres_server", "postgres_url"]
 

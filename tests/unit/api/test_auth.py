@@ -7,23 +7,21 @@ import hmac
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from aiohttp.web import Application
+from pytest_aiohttp import AiohttpClient
 
 from billstream.api import auth
 from billstream.api.app import create_app
 from billstream.api.openapi import document
 from billstream.api.store import Store
-from tests.conftest import SettingsFactory
-from tests.unit.api.helpers import make_state
+from tests.support.account_state import make_state
+from tests.support.settings import SettingsFactory
 
 Client = TestClient[Any, Any]
-ClientFactory = Callable[[Application], Awaitable[Client]]
 OLD = "old-token-0123456789abcdef"
 NEW = "new-token-fedcba9876543210"
 ROOT = Path(__file__).resolve().parents[3]
@@ -37,7 +35,7 @@ def store(sqlite_store: Store) -> Store:
 
 @pytest.fixture
 async def client(
-    aiohttp_client: ClientFactory, make_settings: SettingsFactory, store: Store
+    aiohttp_client: AiohttpClient, make_settings: SettingsFactory, store: Store
 ) -> Client:
     return await aiohttp_client(create_app(make_settings(api_tokens=f"{NEW},{OLD}"), store))
 
@@ -84,7 +82,7 @@ async def test_probes_document_and_metrics_are_open_by_default(client: Client, p
 
 
 async def test_metrics_need_the_token_with_api_metrics_auth(
-    aiohttp_client: ClientFactory, make_settings: SettingsFactory, store: Store
+    aiohttp_client: AiohttpClient, make_settings: SettingsFactory, store: Store
 ) -> None:
     settings = make_settings(api_tokens=NEW, api_metrics_auth=True)
     client = await aiohttp_client(create_app(settings, store))
@@ -96,7 +94,7 @@ async def test_metrics_need_the_token_with_api_metrics_auth(
 
 
 async def test_api_auth_none_is_an_explicitly_open_api(
-    aiohttp_client: ClientFactory, make_settings: SettingsFactory, store: Store
+    aiohttp_client: AiohttpClient, make_settings: SettingsFactory, store: Store
 ) -> None:
     client = await aiohttp_client(create_app(make_settings(api_tokens="", api_auth="none"), store))
     assert (await client.get("/accounts/cus_a")).status == 200
@@ -136,7 +134,7 @@ def test_every_configured_token_is_compared(monkeypatch: pytest.MonkeyPatch) -> 
         calls.append(b)
         return compare(a, b)
 
-    monkeypatch.setattr(auth.hmac, "compare_digest", counting)
+    monkeypatch.setattr(hmac, "compare_digest", counting)
     tokens = (b"a" * 20, b"b" * 20, b"c" * 20)
     assert auth.token_matches("Bearer " + "a" * 20, tokens)
     assert calls == list(tokens)

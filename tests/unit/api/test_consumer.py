@@ -17,8 +17,8 @@ from sqlalchemy import event
 from billstream.api.consumer import StateConsumer
 from billstream.api.metrics import ApiMetrics
 from billstream.api.store import Store
-from tests.conftest import SettingsFactory
-from tests.unit.api.helpers import record, state_value
+from tests.support.account_state import record, state_value
+from tests.support.settings import SettingsFactory
 
 TP0 = TopicPartition("billing.account-state", 0)
 TP1 = TopicPartition("billing.account-state", 1)

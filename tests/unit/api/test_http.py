@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from aiohttp.web import Application
+from pytest_aiohttp import AiohttpClient
 from sqlalchemy.exc import OperationalError
 
 from billstream.api import cursor
 from billstream.api.app import create_app
 from billstream.api.store import Store
-from tests.children import TEST_API_TOKEN
-from tests.conftest import SettingsFactory
-from tests.unit.api.helpers import make_state
+from tests.support.account_state import make_state
+from tests.support.children import TEST_API_TOKEN
+from tests.support.settings import SettingsFactory
 
 Client = TestClient[Any, Any]
 AUTH = {"Authorization": f"Bearer {TEST_API_TOKEN}"}
-ClientFactory = Callable[[Application], Awaitable[Client]]
 
 
 @dataclass
@@ -46,7 +44,7 @@ def seeded(sqlite_store: Store) -> Store:
 
 @pytest.fixture
 async def client(
-    aiohttp_client: ClientFactory, make_settings: SettingsFactory, seeded: Store
+    aiohttp_client: AiohttpClient, make_settings: SettingsFactory, seeded: Store
 ) -> Client:
     return await aiohttp_client(create_app(make_settings(), seeded), headers=AUTH)
 
@@ -167,7 +165,7 @@ async def test_healthz(client: Client) -> None:
 
 
 async def test_readyz_needs_schema_database_and_assigned_healthy_consumer(
-    aiohttp_client: ClientFactory, make_settings: SettingsFactory, tmp_path: Path
+    aiohttp_client: AiohttpClient, make_settings: SettingsFactory, tmp_path: Path
 ) -> None:
     store = Store(f"sqlite:///{tmp_path}/ready.db")
     consumer = FakeConsumer(assigned=False)

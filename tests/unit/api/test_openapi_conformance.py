@@ -19,8 +19,8 @@ from billstream.api.app import create_app
 from billstream.api.openapi import document
 from billstream.api.store import Store
 from billstream.settings import Settings
-from tests.children import TEST_API_TOKEN
-from tests.unit.api.helpers import make_state
+from tests.support.account_state import make_state
+from tests.support.children import TEST_API_TOKEN
 
 MAX_EXAMPLES = 40
 
@@ -34,7 +34,7 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store.apply([make_state("cus_123", 1), make_state("cus_123", 2, plan="FREE")])
     store.apply([make_state(f"cus_{n}", 1, payment_state="past_due") for n in range(5)])
     loop = asyncio.new_event_loop()
-    settings = Settings(_env_file=None, api_tokens=TEST_API_TOKEN)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, api_tokens=TEST_API_TOKEN)
     runner = web.AppRunner(create_app(settings, store))
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 
 from billstream.api.models import metadata
 from billstream.api.store import IN_CHUNK, Store, engine_url
-from tests.unit.api.helpers import make_state
+from tests.support.account_state import make_state
 
 
 def test_migration_builds_exactly_the_models_schema(store: Store) -> None:

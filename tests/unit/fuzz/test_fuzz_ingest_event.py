@@ -32,7 +32,7 @@ def json_text(draw: st.DrawFn, value: Any) -> str:
     """`value` as JSON text; objects sometimes repeat a key, numbers sometimes spelled oddly."""
     if isinstance(value, dict):
         pairs = list(value.items())
-        if pairs and draw(st.booleans()):
+        if len(pairs) > 0 and draw(st.booleans()):
             key = draw(st.sampled_from([k for k, _ in pairs]))
             pairs.insert(draw(st.integers(0, len(pairs))), (key, draw(ids)))
         return "{" + ",".join(f"{json.dumps(k)}:{draw(json_text(v))}" for k, v in pairs) + "}"

@@ -21,8 +21,8 @@ from billstream.processors.parsing import InvalidEvent, parse_event, read_envelo
 from billstream.processors.reducer import SUBSCRIPTION_LABELS
 from billstream.processors.steps import apply_record
 from billstream.tables.codec import decode_customer
+from tests.support import factories as f
 from tests.unit.fuzz.strategies import json_values, mutated
-from tests.unit.processors import factories as f
 from tests.unit.processors.support import CONFIG
 
 Json = dict[str, Any]

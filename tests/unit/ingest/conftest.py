@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
+from pytest_aiohttp import AiohttpClient
 
 from billstream.ingest import main
 from billstream.ingest.app import WEBHOOK_PATH, create_app
 from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 from tests.unit.ingest.support import SECRET, FakePublisher
 
 
@@ -55,7 +56,7 @@ IngestFactory = Callable[..., Awaitable[Ingest]]
 
 
 @pytest.fixture
-def make_ingest(aiohttp_client: Any, make_settings: SettingsFactory) -> IngestFactory:
+def make_ingest(aiohttp_client: AiohttpClient, make_settings: SettingsFactory) -> IngestFactory:
     async def factory(publisher: FakePublisher | None = None, **overrides: Any) -> Ingest:
         settings = make_settings(**overrides)
         publisher = publisher if publisher is not None else FakePublisher()

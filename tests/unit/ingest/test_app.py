@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from billstream.ingest.app import WEBHOOK_PATH, create_app
 from billstream.stripe_signing import sign_payload
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 from tests.unit.ingest.conftest import Ingest, IngestFactory
 from tests.unit.ingest.support import SECRET, FakePublisher, event_body
 

@@ -10,7 +10,7 @@ import pytest
 
 from billstream.ingest.kafka_publisher import KafkaPublisher, LibrdkafkaLog, producer_config
 from billstream.ingest.publisher import PublishError, Record
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 
 def test_producer_is_durable_and_partitions_like_java_clients(

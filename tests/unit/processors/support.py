@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from billstream.processors.effects import Effect
 from billstream.processors.reducer import ReducerConfig, apply
 from billstream.tables.state import CustomerState
-from tests.unit.processors.factories import PLAN_MAP
+from tests.support.factories import PLAN_MAP
 
 CONFIG = ReducerConfig(
     plan_map=PLAN_MAP,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from billstream.processors.effects import AccountChanged, DowngradeScheduled, PlanChanged
-from tests.unit.processors.factories import (
+from tests.support.factories import (
     business_monthly,
     customer_event,
     invoice_event,

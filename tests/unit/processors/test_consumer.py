@@ -16,7 +16,7 @@ from faust.types.tuples import Message
 from billstream.processors.app import create_faust_app
 from billstream.processors.consumer import FETCH_MAX_WAIT_MS, STUCK_AFTER, GuardedConsumer
 from billstream.topics import STRIPE_EVENTS
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 
 @pytest.fixture
@@ -121,7 +121,8 @@ async def test_a_gap_closed_by_processing_is_forgotten(consumer: GuardedConsumer
 async def test_the_broker_holds_a_fetch_briefly_not_faust_s_fixed_1500_ms(
     consumer: GuardedConsumer,
 ) -> None:
-    aiokafka_consumer = consumer._thread._create_worker_consumer(consumer.transport)
+    transport = consumer.transport  # the aiokafka driver's Transport, typed as TransportT by Faust
+    aiokafka_consumer = consumer._thread._create_worker_consumer(transport)  # type: ignore[arg-type]
     try:
         # aiokafka's start() builds its fetcher from this attribute.
         assert aiokafka_consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS

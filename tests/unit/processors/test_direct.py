@@ -14,7 +14,7 @@ from faust.types import TP, Message
 
 from billstream.processors.app import BillstreamFaustApp, create_faust_app
 from billstream.processors.direct import DirectConsumer
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 TOPIC = "t.stripe.events"
 PARTITION = TP(TOPIC, 0)
@@ -41,7 +41,7 @@ class Recorder:
 async def app(make_settings: SettingsFactory) -> BillstreamFaustApp:
     app = create_faust_app(make_settings())
     app.loop = asyncio.get_running_loop()
-    app.topics._acking_topics.add(TOPIC)
+    app.topics._acking_topics.add(TOPIC)  # type: ignore[attr-defined]  # on Conductor, not ConductorT
     return app
 
 

@@ -23,8 +23,8 @@ from billstream.routing import record_headers
 from billstream.tables.codec import decode_state, encode_state
 from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ
-from tests.conftest import SettingsFactory
-from tests.unit.processors import factories as f
+from tests.support import factories as f
+from tests.support.settings import SettingsFactory
 
 CUSTOMER = f.CUSTOMER.encode()
 
@@ -56,7 +56,7 @@ async def worker(make_settings: SettingsFactory) -> Worker:
     app = built.app
     app.loop = asyncio.get_running_loop()
     app.finalize()
-    app.conf.store = "memory://"
+    app.conf.store = "memory://"  # type: ignore[assignment]  # Faust's URL setting parses a str
     app.flow_control.resume()
     app.producer = FakeProducer()  # type: ignore[assignment]
     return built

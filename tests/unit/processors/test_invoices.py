@@ -15,7 +15,7 @@ from billstream.processors.effects import (
     ScaEntered,
     ScaLost,
 )
-from tests.unit.processors.factories import invoice_event, subscription_event
+from tests.support.factories import invoice_event, subscription_event
 from tests.unit.processors.support import fold, of_type, view
 
 FAILED = "invoice.payment_failed"

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from billstream.processors import effects as fx
 from billstream.processors.metrics import ProcessorMetrics
-from tests.unit.processors.factories import invoice_event, subscription_event
+from tests.support.factories import invoice_event, subscription_event
 from tests.unit.processors.support import fold
 
 # DESIGN.md "Metrics", processors part: exposition name -> label names.

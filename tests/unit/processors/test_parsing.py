@@ -14,7 +14,7 @@ from billstream.processors.parsing import (
     opt_str,
     parse_event,
 )
-from tests.unit.processors.factories import invoice_event
+from tests.support.factories import invoice_event
 
 
 def test_parse_event_returns_the_object() -> None:

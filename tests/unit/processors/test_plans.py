@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from billstream.processors.plans import resolve_pricing
-from tests.unit.processors.factories import (
+from tests.support.factories import (
     business_yearly,
     price,
     pro_monthly,

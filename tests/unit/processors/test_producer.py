@@ -13,8 +13,8 @@ from faust.exceptions import ProducerSendError
 
 from billstream.processors.app import create_faust_app
 from billstream.processors.producer import DrainingProducer, LibrdkafkaProducer, librdkafka_config
-from tests.children import free_port
-from tests.conftest import SettingsFactory
+from tests.support.children import free_port
+from tests.support.settings import SettingsFactory
 
 
 @dataclass
@@ -36,12 +36,12 @@ async def test_flush_returns_only_when_the_buffer_is_empty(make_settings: Settin
     app.loop = asyncio.get_running_loop()
     producer = app.producer
     assert isinstance(producer, DrainingProducer)
-    producer.buffer = SlowBuffer(size=5)
+    producer.buffer = SlowBuffer(size=5)  # type: ignore[assignment]  # a stand-in for Faust's
 
     await producer.flush()
 
     assert producer.buffer.size == 0
-    assert producer.buffer.flushes >= 5
+    assert producer.buffer.flushes >= 5  # type: ignore[attr-defined]
 
 
 async def test_flush_refuses_to_report_success_when_the_buffer_stopped_with_messages(
@@ -50,7 +50,7 @@ async def test_flush_refuses_to_report_success_when_the_buffer_stopped_with_mess
     app = create_faust_app(make_settings())
     app.loop = asyncio.get_running_loop()
     producer = app.producer
-    producer.buffer = SlowBuffer(size=2, should_stop=True)
+    producer.buffer = SlowBuffer(size=2, should_stop=True)  # type: ignore[assignment]
 
     # Committing now could skip queued changelog writes: the commit must fail instead.
     with pytest.raises(ProducerSendError, match="still queued"):
@@ -61,7 +61,8 @@ async def test_flush_fails_when_a_record_was_not_delivered(make_settings: Settin
     app = create_faust_app(make_settings())
     app.loop = asyncio.get_running_loop()
     producer = app.producer
-    producer.buffer = SlowBuffer(size=0)
+    assert isinstance(producer, DrainingProducer)
+    producer.buffer = SlowBuffer(size=0)  # type: ignore[assignment]
     delivered, failed = asyncio.Future[object](), asyncio.Future[object]()
     for delivery in (delivered, failed):
         delivery.add_done_callback(producer.on_delivered)

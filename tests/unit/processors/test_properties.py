@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from billstream.processors import effects as fx
 from billstream.processors.reducer import apply
 from billstream.tables.state import AccountState, CustomerState
-from tests.unit.processors import factories as f
+from tests.support import factories as f
 from tests.unit.processors.support import CONFIG, fold
 
 Event = dict[str, Any]

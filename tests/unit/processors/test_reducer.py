@@ -15,13 +15,13 @@ from billstream.processors.effects import (
 from billstream.processors.parsing import InvalidEvent
 from billstream.processors.reducer import ReducerConfig, apply
 from billstream.settings import Settings
-from tests.conftest import SettingsFactory
-from tests.unit.processors.factories import (
+from tests.support.factories import (
     checkout_completed,
     customer_event,
     invoice_event,
     subscription_event,
 )
+from tests.support.settings import SettingsFactory
 from tests.unit.processors.support import CONFIG, fold, view
 
 DAY = 86400

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from billstream.tables.state import CustomerState
-from tests.unit.processors.factories import (
+from tests.support.factories import (
     business_monthly,
     customer_event,
     invoice_event,

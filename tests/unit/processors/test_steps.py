@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import orjson
 import pytest
@@ -11,7 +12,7 @@ from billstream.processors import effects as fx
 from billstream.processors.parsing import InvalidEvent
 from billstream.processors.steps import StateCache, apply_record
 from billstream.tables.codec import decode_customer
-from tests.unit.processors import factories as f
+from tests.support import factories as f
 from tests.unit.processors.support import CONFIG
 
 KEY = f.CUSTOMER.encode()
@@ -85,7 +86,7 @@ def poison_reason(raw: bytes) -> str:
     return raised.value.reason
 
 
-def subscription_created(**fields: object) -> bytes:
+def subscription_created(**fields: Any) -> bytes:
     fields.setdefault("prices", [f.pro_monthly()])
     created_at = fields.pop("created", 100)
     event = f.subscription_event("customer.subscription.created", created=created_at, **fields)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billstream.processors.effects import PlanChanged, Stale, SubscriptionEvent, UnknownPrice
-from tests.unit.processors.factories import (
+from tests.support.factories import (
     business_monthly,
     pro_monthly,
     pro_yearly,
@@ -163,7 +163,7 @@ def test_without_live_subscription_the_latest_updated_one_is_described() -> None
 
 
 def test_account_fields_before_any_subscription() -> None:
-    from tests.unit.processors.factories import customer_event
+    from tests.support.factories import customer_event
 
     state, _ = fold([customer_event("customer.deleted", created=100)])
 

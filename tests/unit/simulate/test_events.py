@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
-from billstream.simulate import catalog, events
+from typing import TypedDict
 
-SUB = {
+from billstream.simulate import catalog, events
+from billstream.simulate.catalog import Price
+
+
+class SubscriptionFields(TypedDict):
+    customer_id: str
+    item_id: str
+    price: Price
+    status: str
+    created: int
+    current_period_start: int
+    current_period_end: int
+
+
+class InvoiceFields(TypedDict):
+    customer_id: str
+    subscription_id: str
+    price: Price
+    status: str
+    billing_reason: str
+    created: int
+    period_start: int
+    period_end: int
+    amount_due: int
+
+
+SUB: SubscriptionFields = {
     "customer_id": "cus_1",
     "item_id": "si_1",
     "price": catalog.PRO_MONTHLY,
@@ -13,7 +39,7 @@ SUB = {
     "current_period_start": 100,
     "current_period_end": 200,
 }
-INVOICE = {
+INVOICE: InvoiceFields = {
     "customer_id": "cus_1",
     "subscription_id": "sub_1",
     "price": catalog.PRO_MONTHLY,

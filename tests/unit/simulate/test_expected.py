@@ -11,7 +11,7 @@ from billstream.simulate.catalog import SIMULATOR_PLAN_MAP
 from billstream.simulate.expected import ExpectedState, fold
 from billstream.simulate.traffic import Delivery, Outcome, TrafficConfig, story_deliveries
 
-SETTINGS = Settings(_env_file=None, billing_plan_map=SIMULATOR_PLAN_MAP)  # type: ignore[call-arg]
+SETTINGS = Settings(_env_file=None, billing_plan_map=SIMULATOR_PLAN_MAP)
 START = 1_760_000_000
 STATE_FIELDS = (
     "plan", "interval", "subscription_id", "subscription_status", "payment_state",

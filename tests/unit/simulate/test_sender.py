@@ -16,10 +16,9 @@ from tests.unit.simulate.fake_ingest import SECRET, FakeIngest
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 
 
-def options(server: TestServer, **overrides: float) -> SendOptions:
-    values: dict[str, float] = {"rate": 2000.0, "duration": 30.0, "backoff": 0.01}
-    values.update(overrides)
-    return SendOptions(url=str(server.make_url("/webhooks/stripe")), secret=SECRET, **values)
+def options(server: TestServer, rate: float = 2000.0, duration: float = 30.0) -> SendOptions:
+    url = str(server.make_url("/webhooks/stripe"))
+    return SendOptions(url=url, secret=SECRET, rate=rate, duration=duration, backoff=0.01)
 
 
 def deliveries(count: int) -> list[Delivery]:

@@ -9,7 +9,7 @@ import pytest
 
 from billstream.backfill import cli
 from billstream.cli import build_parser
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 
 def backfill(*argv: str) -> argparse.Namespace:

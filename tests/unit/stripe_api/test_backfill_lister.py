@@ -14,8 +14,8 @@ from billstream.backfill.lister import (
     server_filter,
 )
 from billstream.backfill.publisher import encode_event
-from tests.conftest import SettingsFactory
-from tests.unit.stripe_api.support import PagedEvents, RecordingClient, client_for, stripe_event
+from tests.support.settings import SettingsFactory
+from tests.support.stripe_api import PagedEvents, RecordingClient, client_for, stripe_event
 
 KEY = "sk_test_backfill"
 
@@ -98,6 +98,7 @@ def test_published_value_is_the_json_stripe_sent(
     page = client.v1.events.list({"limit": 1})
 
     (event,) = list(events_newest_first(client, 0, ("*",)))
+    assert page.last_response is not None
 
     assert orjson.loads(encode_event(event)) == orjson.loads(page.last_response.body)["data"][0]
 

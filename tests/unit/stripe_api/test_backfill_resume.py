@@ -12,7 +12,7 @@ from billstream.backfill.checkpoint import Checkpoint
 from billstream.backfill.publisher import Spool, encode_event
 from billstream.backfill.runner import Plan, publish_spool, spool_events, starting_point
 from billstream.backfill.since import parse_since
-from tests.unit.stripe_api.support import stripe_event
+from tests.support.stripe_api import stripe_event
 
 TOPIC = "t.stripe.events"
 

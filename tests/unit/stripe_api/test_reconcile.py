@@ -21,8 +21,8 @@ from billstream.settings import Settings
 from billstream.stripe_client import StripeNotConfigured
 from billstream.tables.codec import encode_state
 from billstream.tables.state import AccountState, CustomerState
-from tests.conftest import SettingsFactory
-from tests.unit.stripe_api.support import RecordingClient, Sent, client_for
+from tests.support.settings import SettingsFactory
+from tests.support.stripe_api import RecordingClient, Sent, client_for
 
 NOW = 1_800_000_000
 PLAN_MAP = "pro_monthly=PRO,free_monthly=FREE,price_free_legacy=FREE,price_biz=BUSINESS"

@@ -11,14 +11,13 @@ from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 
 from billstream.processors.app import create_faust_app
-from billstream.tables import tables
 from billstream.tables.tables import (
     PERSIST_OFFSET_EVERY,
     ROCKSDB_OPTIONS,
     TableWriter,
     customer_state_table,
 )
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 
 class FakeProducer:
@@ -86,12 +85,14 @@ async def test_the_changelog_offset_is_persisted_at_most_once_a_second_per_parti
     table = customer_state_table(app, settings.billstream_topic_partitions)
     writer = TableWriter(table)
     clock = [1000.0]
-    monkeypatch.setattr(tables.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr("billstream.tables.tables.time.monotonic", lambda: clock[0])
 
     await writer.set(b"cus_1", b"v1", 2)  # offset 41
     await writer.set(b"cus_1", b"v2", 2)  # offset 42, within the second: not persisted
     await writer.set(b"cus_3", b"v1", 3)  # offset 43, another partition: persisted
-    persisted = table.data.persisted_offset
+    store = table.data
+    assert isinstance(store, RocksDBStore)
+    persisted = store.persisted_offset
     assert (persisted(TP(writer.changelog, 2)), persisted(TP(writer.changelog, 3))) == (41, 43)
 
     clock[0] += PERSIST_OFFSET_EVERY

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import faust
+
 from billstream.processors.app import create_faust_app
 from billstream.processors.reducer import apply
 from billstream.tables.codec import decode_customer, decode_state, encode_customer
 from billstream.tables.state import CustomerState
 from billstream.tables.tables import CUSTOMER_STATE_TABLE, customer_state_table
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
+from tests.support.workload import build_workload
 from tests.unit.processors.support import CONFIG
-from tests.workloads.billing import build_workload
 
 
 def realistic_states() -> list[CustomerState]:
@@ -47,6 +49,7 @@ async def test_the_table_is_co_partitioned_raw_bytes_with_a_compacted_changelog(
     app = create_faust_app(settings)
     app.loop = asyncio.get_running_loop()
     table = customer_state_table(app, settings.billstream_topic_partitions)
+    assert isinstance(table, faust.Table)
 
     changelog = table.changelog_topic
     assert (
@@ -54,6 +57,7 @@ async def test_the_table_is_co_partitioned_raw_bytes_with_a_compacted_changelog(
         == f"{settings.billstream_app_id}-{CUSTOMER_STATE_TABLE}-changelog"
     )
     assert changelog.partitions == 6
+    assert changelog.config is not None
     assert changelog.config["cleanup.policy"] == "compact"
     assert (table.key_serializer, table.value_serializer) == ("raw", "raw")
 

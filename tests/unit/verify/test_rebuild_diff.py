@@ -15,7 +15,7 @@ from billstream.simulate.traffic import TrafficConfig, traffic
 from billstream.tables.codec import decode_customer
 from billstream.verify.diff import MISSING, Difference, diff_accounts
 from billstream.verify.rebuild import Rebuild
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 
 def simulated_bodies(count: int) -> list[bytes]:

@@ -1,7 +1,7 @@
 """Run `billstream worker` as a real child process, and read topics back to their end.
 
-Shared by the worker's integration tests: a subprocess is what production runs, and the only
-way to SIGKILL a worker mid-stream.
+Shared by the worker's integration tests and the benchmarks: a subprocess is what production
+runs, and the only way to SIGKILL a worker mid-stream.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from billstream.settings import Settings
-from tests.children import settings_env
+from tests.support.children import settings_env
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 90.0  # a fresh consumer group joins in seconds; a restart waits a session timeout

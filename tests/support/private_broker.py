@@ -36,6 +36,11 @@ class PrivateBroker:
     controller_port: int
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # more kafka.sh variables
 
+    @classmethod
+    def on_free_ports(cls) -> PrivateBroker:
+        port, controller_port = free_ports(2)
+        return cls(port, controller_port)
+
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"

@@ -17,6 +17,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.admin import (
     AclBinding,
@@ -33,7 +34,7 @@ from cryptography.x509.oid import NameOID
 
 from billstream import kafka_security
 from billstream.settings import Settings
-from tests.integration.private_broker import PrivateBroker, free_ports
+from tests.support.private_broker import PrivateBroker, free_ports
 
 MECHANISM = "SCRAM-SHA-256"
 SUPER_USER = "admin"
@@ -108,7 +109,8 @@ class SecureBroker:
 
     def admin(self) -> AdminClient:
         """confluent-kafka's admin client as the super user, configured by kafka_security."""
-        settings = Settings(_env_file=None, **self.security(SUPER_USER))  # type: ignore[call-arg]
+        values: dict[str, Any] = self.security(SUPER_USER)
+        settings = Settings(_env_file=None, **values)
         config = kafka_security.librdkafka_config(settings)
         return AdminClient({"bootstrap.servers": self.bootstrap, **config})
 

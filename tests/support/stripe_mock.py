@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.children import free_port
+from tests.support.children import free_port
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "stripe-mock.sh"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "stripe-mock.sh"
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from billstream.routing import record_headers, routing_key
-from tests.unit.processors import factories as f
+from tests.support import factories as f
 
 Record = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
 

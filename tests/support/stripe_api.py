@@ -50,7 +50,8 @@ class RecordingClient(stripe.RequestsClient):
         self.sent: list[Sent] = []
         self._rewrite = rewrite
 
-    def request(
+    # RequestsClient.request narrows HTTPClient.request the same way (bytes, no `_usage`).
+    def request(  # type: ignore[override]
         self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
     ) -> tuple[bytes, int, Mapping[str, str]]:
         self.sent.append(Sent(method, url, dict(headers or {}), post_data))
@@ -105,6 +106,6 @@ class PagedEvents:
         if "starting_after" in query:
             ids = [e["id"] for e in rows]
             rows = rows[ids.index(query["starting_after"][0]) + 1 :]
-        page = {"object": "list", "url": "/v1/events", "data": rows[:limit]}
+        page: dict[str, Any] = {"object": "list", "url": "/v1/events", "data": rows[:limit]}
         page["has_more"] = len(rows) > limit
         return orjson.dumps(page), 200

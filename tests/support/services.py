@@ -1,4 +1,4 @@
-"""Shared by the fault tests: service child processes, a signed webhook stream, end-state reads.
+"""Service child processes, a signed webhook stream, end-state reads (the fault tests, the soak).
 
 Every service runs as `python -m billstream.cli <command>` with the test's settings, exactly as
 in production, so a test can SIGKILL it, starve it or pull its broker or database away.
@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from billstream.routing import routing_key
 from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
-from tests.children import bearer
+from tests.support.children import bearer
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 90.0

@@ -1,4 +1,4 @@
-"""Builders for account-state values and records in the api tests."""
+"""Builders for account-state values and records (the api unit tests and the integration tests)."""
 
 from __future__ import annotations
 

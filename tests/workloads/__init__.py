@@ -1,1 +1,0 @@
-"""Realistic event streams shared by integration tests and the benchmarks."""

@@ -18,16 +18,16 @@ from pathlib import Path
 import orjson
 
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ensure_topics
-from tests.children import free_port, settings_env
-from tests.conftest import SettingsFactory
 from tests.integration.kafka import produce
-from tests.integration.worker_process import (
+from tests.support import factories as f
+from tests.support.children import free_port, settings_env
+from tests.support.settings import SettingsFactory
+from tests.support.worker_process import (
     WorkerProcess,
     committed_offsets,
     end_offsets,
     read_all,
 )
-from tests.unit.processors import factories as f
 
 ROOT = Path(__file__).resolve().parents[2]
 

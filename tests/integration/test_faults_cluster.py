@@ -25,11 +25,7 @@ from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
 from billstream.tables.tables import CUSTOMER_STATE_TABLE
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, contract_topics, ensure_topics
-from tests.children import free_port
-from tests.conftest import SettingsFactory
-from tests.integration.fault_support import HTTP_TIMEOUT, Service, WebhookStream, api_accounts
 from tests.integration.ingest_support import stripe_event
-from tests.integration.private_broker import free_ports
 from tests.integration.private_cluster import (
     PrivateCluster,
     describe_partitions,
@@ -39,9 +35,13 @@ from tests.integration.private_cluster import (
 )
 from tests.integration.test_faults_broker import wait_for
 from tests.integration.test_worker_crash import latest_by_key, oracle
-from tests.integration.worker_process import WorkerProcess, read_all, wait_caught_up
-from tests.unit.processors.factories import PLAN_MAP
-from tests.workloads.billing import Workload, build_workload
+from tests.support.children import free_port
+from tests.support.factories import PLAN_MAP
+from tests.support.private_broker import free_ports
+from tests.support.services import HTTP_TIMEOUT, Service, WebhookStream, api_accounts
+from tests.support.settings import SettingsFactory
+from tests.support.worker_process import WorkerProcess, read_all, wait_caught_up
+from tests.support.workload import Workload, build_workload
 
 SECRET = "whsec_test_secret"  # what make_settings configures
 PUBLISH_TIMEOUT = 2.0

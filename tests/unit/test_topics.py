@@ -13,7 +13,7 @@ from billstream.topics import (
     min_insync_replicas,
     new_topic,
 )
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 
 @pytest.mark.parametrize(("replication", "min_isr"), [(1, 1), (2, 2), (3, 2), (5, 2)])

@@ -78,7 +78,7 @@ async def test_with_replication_3_faust_creates_the_changelog_with_3_replicas_an
     async def producer() -> RecordingProducer:
         return RecordingProducer()
 
-    changelog._get_producer = producer  # type: ignore[method-assign]
+    changelog._get_producer = producer  # type: ignore[attr-defined]
     await changelog.declare()  # what Faust runs when the worker starts
 
     [request] = requests

@@ -14,12 +14,15 @@ import logging
 
 import faust
 import uvloop
+from aiohttp import web
 from aiokafka.errors import KafkaError
+from prometheus_client import CollectorRegistry
 
 from billstream.kafka_security import describe
 from billstream.processors.worker import build_worker
 from billstream.settings import Settings
 from billstream.topics import ensure_topics
+from billstream.web import add_probe_routes
 
 MAX_RETRY_SECONDS = 30.0
 
@@ -46,8 +49,26 @@ async def ensure_topics_patiently(settings: Settings) -> None:
     """Create the topics, retrying while Kafka is unreachable or refuses us (bad credentials).
 
     A wrong password or a broker outage at start-up is then a log line per attempt, backing
-    off, instead of a crash loop; aiokafka's own line before it names the cause.
+    off, instead of a crash loop; aiokafka's own line before it names the cause. Meanwhile
+    the worker's port answers `/healthz` 200 and `/readyz` 503, as once Faust serves it.
     """
+    try:
+        await ensure_topics(settings)
+        return
+    except KafkaError:
+        pass
+    probes = web.Application()
+    add_probe_routes(probes, CollectorRegistry(), ready=lambda: False)
+    runner = web.AppRunner(probes, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.worker_web_host, settings.worker_web_port).start()
+        await _retry_topics(settings)
+    finally:
+        await runner.cleanup()  # Faust's web server takes the port over
+
+
+async def _retry_topics(settings: Settings) -> None:
     delay = 1.0
     while True:
         try:

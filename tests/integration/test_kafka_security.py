@@ -216,15 +216,13 @@ async def test_a_wrong_password_is_named_in_one_line_and_readyz_is_503(
             return await services.status(name, "/healthz") == 200
 
         await eventually(cause_logged, f"{name} logs why it cannot connect", 60)
-        if name != "worker":  # the worker serves HTTP once its topics exist (Faust's web)
-            await eventually(alive, f"{name} serves /healthz", 60)
+        await eventually(alive, f"{name} serves /healthz", 60)
     status, body = await post_webhook(settings, subscription_body("cus_wrong_password"))
     assert (status, body) == (503, "unavailable")
     for _ in range(5):  # they stay up and unready: no crash loop, no pretending
         for name in names:
             services.children[name].check_running()
-            if name != "worker":
-                assert await services.status(name, "/readyz") == 503, name
+            assert await services.status(name, "/readyz") == 503, name
         await asyncio.sleep(1)
     for name in names:
         lines = services.log_lines(name)

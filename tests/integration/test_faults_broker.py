@@ -24,7 +24,7 @@ from tests.integration.test_worker_crash import latest_by_key, oracle
 from tests.support.children import free_port
 from tests.support.factories import PLAN_MAP
 from tests.support.private_broker import PrivateBroker
-from tests.support.services import Service, WebhookStream, api_accounts
+from tests.support.services import Service, WebhookStream, api_caught_up_with
 from tests.support.settings import SettingsFactory
 from tests.support.worker_process import WorkerProcess, read_all, wait_caught_up
 from tests.support.workload import Workload, build_workload
@@ -89,17 +89,7 @@ async def test_broker_restart_mid_stream_loses_nothing_and_applies_nothing_twice
         published_records = await read_all(private_broker.bootstrap, settings.topic(ACCOUNT_STATE))
         published = {k: orjson.loads(v) for k, v in latest_by_key(published_records).items()}
 
-        async def api_caught_up() -> bool:
-            served = await api_accounts(api)
-            return {k: v["version"] for k, v in served.items()} == {
-                k: v["version"] for k, v in published.items()
-            }
-
-        deadline = time.monotonic() + 60
-        while not await api_caught_up():
-            assert time.monotonic() < deadline, f"api did not catch up:\n{api.log_tail()}"
-            await asyncio.sleep(0.5)
-        served = await api_accounts(api)
+        served = await api_caught_up_with(api, published)
         changelog = f"{settings.billstream_app_id}-{CUSTOMER_STATE_TABLE}-changelog"
         stored_records = await read_all(private_broker.bootstrap, changelog)
         source_records = await read_all(private_broker.bootstrap, source)

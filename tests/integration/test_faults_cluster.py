@@ -38,7 +38,12 @@ from tests.integration.test_worker_crash import latest_by_key, oracle
 from tests.support.children import free_port
 from tests.support.factories import PLAN_MAP
 from tests.support.private_broker import free_ports
-from tests.support.services import HTTP_TIMEOUT, Service, WebhookStream, api_accounts
+from tests.support.services import (
+    HTTP_TIMEOUT,
+    Service,
+    WebhookStream,
+    api_caught_up_with,
+)
 from tests.support.settings import SettingsFactory
 from tests.support.worker_process import WorkerProcess, read_all, wait_caught_up
 from tests.support.workload import Workload, build_workload
@@ -141,17 +146,7 @@ async def test_a_broker_sigkilled_mid_stream_and_restarted_loses_nothing_and_app
         published_records = await read_all(cluster.bootstrap, settings.topic(ACCOUNT_STATE))
         published = {k: orjson.loads(v) for k, v in latest_by_key(published_records).items()}
 
-        async def api_caught_up() -> bool:
-            served = await api_accounts(api)
-            return {k: v["version"] for k, v in served.items()} == {
-                k: v["version"] for k, v in published.items()
-            }
-
-        deadline = time.monotonic() + 60
-        while not await api_caught_up():
-            assert time.monotonic() < deadline, f"api did not catch up:\n{api.log_tail()}"
-            await asyncio.sleep(0.5)
-        served = await api_accounts(api)
+        served = await api_caught_up_with(api, published)
         stored_records = await read_all(cluster.bootstrap, changelog)
         source_records = await read_all(cluster.bootstrap, source)
         for service in (ingest, api):

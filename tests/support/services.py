@@ -169,6 +169,20 @@ async def api_accounts(api: Service) -> dict[str, dict[str, Any]]:
         after = f"&after={body['next']}"
 
 
+async def api_caught_up_with(
+    api: Service, published: dict[str, dict[str, Any]], timeout: float = 60.0
+) -> dict[str, dict[str, Any]]:
+    """Every account the api serves, once it serves every published state's version."""
+    wanted = {key: state["version"] for key, state in published.items()}
+    deadline = time.monotonic() + timeout
+    while True:
+        served = await api_accounts(api)
+        if {key: state["version"] for key, state in served.items()} == wanted:
+            return served
+        assert time.monotonic() < deadline, f"api did not catch up:\n{api.log_tail()}"
+        await asyncio.sleep(0.5)
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One POST: the event it carried, the HTTP status (0: no answer) and when it ran."""

@@ -52,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--page-size", type=int, default=100, choices=range(1, 101), metavar="1-100"
     )
+    parser.add_argument(
+        "--undelivered",
+        action="store_true",
+        help="only events Stripe has not delivered successfully to every endpoint "
+        "(delivery_success=false); checkpoint var/backfill/<topic>.undelivered.json",
+    )
 
 
 def _fail(message: str, status: int = 1) -> int:
@@ -63,7 +69,10 @@ def _plan(settings: Settings, args: argparse.Namespace) -> Plan:
     since = parse_since(args.since, time.time())
     requested = tuple(t.strip() for t in str(args.types).split(",") if t.strip())
     patterns = narrow_patterns(settings.stripe_webhook_allowed_events, requested)
-    path = args.checkpoint or checkpoints.default_path(settings.topic(STRIPE_EVENTS))
+    default = checkpoints.default_path(settings.topic(STRIPE_EVENTS))
+    if args.undelivered:  # its own range: never resumes (or is resumed by) a full backfill
+        default = default.with_suffix(".undelivered.json")
+    path = args.checkpoint or default
     return Plan(since=since, patterns=patterns, checkpoint_path=path, fresh=args.fresh)
 
 
@@ -95,7 +104,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         with Spool() as spool:
             with tqdm(desc="listing", unit="event", disable=None) as bar:
                 events = events_newest_first(
-                    client, start.created, plan.patterns, page_size=args.page_size
+                    client,
+                    start.created,
+                    plan.patterns,
+                    page_size=args.page_size,
+                    undelivered=args.undelivered,
                 )
                 listed = spool_events(events, start, spool, on_event=bar.update)
             published = len(spool)
@@ -110,8 +123,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return _fail(f"Kafka at {settings.kafka_bootstrap_servers}: {error!r}; rerun to resume")
     except KeyboardInterrupt:
         return _fail(f"interrupted; rerun the same command to resume ({plan.checkpoint_path})", 130)
+    what = "undelivered events recovered" if args.undelivered else "published"
     print(
-        f"billstream backfill: listed {listed}, published {published} to "
+        f"billstream backfill: listed {listed}, {what} {published} to "
         f"{settings.topic(STRIPE_EVENTS)}; checkpoint {plan.checkpoint_path} "
         f"(up to created {final.created})"
     )

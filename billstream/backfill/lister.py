@@ -85,11 +85,19 @@ def events_newest_first(
     patterns: tuple[str, ...],
     *,
     page_size: int = 100,
+    undelivered: bool = False,
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[dict[str, Any]]:
-    """Every allowed event created at or after `since`, as plain dicts, newest first."""
+    """Every allowed event created at or after `since`, as plain dicts, newest first.
+
+    `undelivered`: only those Stripe has not yet delivered successfully to every endpoint
+    (the Events API's `delivery_success=false`); published again, they de-duplicate by id if
+    a delivery does arrive after all.
+    """
     params: dict[str, Any] = {"limit": page_size, "created": {"gte": since}}
+    if undelivered:
+        params["delivery_success"] = False
     params.update(server_filter(patterns))
     allowlist = EventAllowlist(patterns)  # ingest's rule: backfill publishes what ingest would
     while True:

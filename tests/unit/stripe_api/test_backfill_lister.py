@@ -136,3 +136,16 @@ def test_type_rules_match_the_ingest_allowlist() -> None:
     assert server_filter(("a.b", "c.d")) == {"types": ["a.b", "c.d"]}
     assert server_filter(("a.*", "c.d")) == {}
     assert server_filter(("*",)) == {}
+
+
+def test_undelivered_asks_stripe_for_events_not_yet_delivered_everywhere(
+    make_settings: SettingsFactory, stripe_mock: str
+) -> None:
+    transport = RecordingClient()
+    client = client_for(make_settings(stripe_api_key=KEY, stripe_api_base=stripe_mock), transport)
+
+    list(events_newest_first(client, 1, ("invoice.*",), undelivered=True))
+    list(events_newest_first(client, 1, ("invoice.*",)))
+
+    assert transport.sent[0].query["delivery_success"] == ["false"]  # stripe-mock accepted it
+    assert "delivery_success" not in transport.sent[1].query

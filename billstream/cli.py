@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rebuild": ("billstream.verify.cli", "rebuild account state from stripe.events"),
     "verify": ("billstream.verify.cli", "compare rebuilt state with what is served"),
     "simulate": ("billstream.simulate.cli", "send realistic signed webhook traffic to ingest"),
+    "drift": ("billstream.drift.cli", "compare served state with Stripe's; --heal repairs it"),
     "dlq": ("billstream.redrive.cli", "list dead letters, or replay them to stripe.events"),
 }
 

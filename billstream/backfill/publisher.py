@@ -69,8 +69,9 @@ class Spool:
 class Publisher:
     """An idempotent acks=all producer; `publish` returns once Kafka acknowledged every record."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, source: str = SOURCE) -> None:
         self.topic = settings.topic(STRIPE_EVENTS)
+        self.source = source  # the `source` header: `backfill`, or `drift` for a heal
         self._producer = AIOKafkaProducer(
             **aiokafka_options(settings),
             acks="all",
@@ -96,7 +97,7 @@ class Publisher:
                     self.topic,
                     value=body,
                     key=routing_key(event).encode(),
-                    headers=record_headers(event, received_at_ms, source=SOURCE),
+                    headers=record_headers(event, received_at_ms, source=self.source),
                 )
             )
         await asyncio.gather(*futures)

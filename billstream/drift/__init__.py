@@ -1,0 +1,1 @@
+"""Drift audit and heal against Stripe: `billstream drift [--heal]` (docs/stripe-api.md)."""

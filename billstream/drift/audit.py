@@ -1,0 +1,81 @@
+"""What Stripe says each customer's account is, and where billstream serves something else.
+
+Pure: Stripe's subscription objects are folded by the reducer itself, as synthetic
+`customer.subscription.updated` events, so "expected" means exactly what billstream would serve
+had every event arrived; the comparison is by field, for the fields a drift can hurt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from billstream.processors.config import ReducerConfig
+from billstream.processors.reducer import CustomerState, apply
+from billstream.routing import routing_key
+
+# The fields whose drift the audit reports (billstream_drift_accounts{field}).
+FIELDS = ("plan", "subscription_id", "subscription_status", "cancel_at_period_end", "pending_plan")
+
+
+@dataclass(frozen=True)
+class Difference:
+    customer_id: str
+    field: str
+    stripe: Any  # what billstream would serve from Stripe's objects
+    served: Any  # what billstream serves (None: the customer is not served at all)
+
+
+def drift_event(subscription: Mapping[str, Any], now: int) -> dict[str, Any]:
+    """The subscription as an event of `now`, with an id derived from the object itself.
+
+    The same object yields the same id, so healing twice is a duplicate; `created` is the time of
+    the snapshot, newer than any event that led to it, so the reducer applies it.
+    """
+    digest = hashlib.sha256(orjson.dumps(subscription, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return {
+        "id": f"evt_drift_{digest[:24]}",
+        "object": "event",
+        "type": "customer.subscription.updated",
+        "created": now,
+        "data": {"object": dict(subscription)},
+        "livemode": bool(subscription.get("livemode", False)),
+        "pending_webhooks": 0,
+        "request": {"id": None, "idempotency_key": None},
+    }
+
+
+def expected_accounts(
+    events: Iterable[Mapping[str, Any]], config: ReducerConfig
+) -> dict[str, dict[str, Any]]:
+    """The account each customer's subscription snapshots fold to."""
+    states: dict[str, CustomerState] = {}
+    for event in events:
+        customer = routing_key(event)
+        states[customer], _ = apply(states.get(customer), event, config)
+    views = {customer: state.account_view() for customer, state in states.items()}
+    return {customer: view for customer, view in views.items() if view is not None}
+
+
+def differences(
+    expected: Mapping[str, Mapping[str, Any]], served: Mapping[str, Mapping[str, Any]]
+) -> list[Difference]:
+    """Every field of FIELDS where the served account is not what Stripe's objects give."""
+    found = []
+    for customer, account in sorted(expected.items()):
+        actual = served.get(customer)
+        for name in FIELDS:
+            have = None if actual is None else actual.get(name)
+            if actual is None or have != account.get(name):
+                found.append(Difference(customer, name, account.get(name), have))
+    return found
+
+
+def by_field(found: Iterable[Difference]) -> Counter[str]:
+    """Accounts drifting, per field."""
+    return Counter(difference.field for difference in found)

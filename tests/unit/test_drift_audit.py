@@ -1,0 +1,38 @@
+"""The drift audit's pure core: synthetic events, the expected accounts, the differences."""
+
+from __future__ import annotations
+
+from billstream.drift.audit import by_field, differences, drift_event, expected_accounts
+from billstream.processors.config import ReducerConfig
+from tests.support import factories as f
+
+CONFIG = ReducerConfig(
+    plan_map=f.PLAN_MAP, default_plan="FREE", plan_order=("FREE", "PRO", "BUSINESS")
+)
+
+
+def test_the_same_object_is_the_same_event_id_and_a_change_is_a_new_one() -> None:
+    sub = f.subscription(sub_id="sub_1", customer="cus_1")
+    assert drift_event(sub, 100)["id"] == drift_event(sub, 200)["id"]
+    assert drift_event(sub, 100)["id"] != drift_event({**sub, "status": "canceled"}, 100)["id"]
+
+
+def test_expected_accounts_fold_every_subscription_of_a_customer() -> None:
+    subs = [
+        f.subscription(sub_id="sub_1", customer="cus_1", prices=[f.pro_monthly()]),
+        f.subscription(sub_id="sub_2", customer="cus_1", prices=[f.business_monthly()]),
+        f.subscription(sub_id="sub_3", customer="cus_2", status="canceled"),
+    ]
+    expected = expected_accounts([drift_event(s, 100) for s in subs], CONFIG)
+    assert expected["cus_1"]["plan"] == "BUSINESS"
+    assert expected["cus_2"]["plan"] == "FREE"
+
+
+def test_differences_are_by_field_and_an_unserved_customer_drifts_in_every_field() -> None:
+    expected = {"cus_1": {"plan": "PRO", "subscription_id": "s", "subscription_status": "active",
+                          "cancel_at_period_end": False, "pending_plan": None}}  # fmt: skip
+    served = {"cus_1": {**expected["cus_1"], "plan": "FREE"}}
+    (one,) = differences(expected, served)
+    assert (one.field, one.stripe, one.served) == ("plan", "PRO", "FREE")
+    assert by_field(differences(expected, {}))["pending_plan"] == 1
+    assert differences(expected, expected) == []

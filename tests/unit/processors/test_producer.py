@@ -11,8 +11,12 @@ from aiokafka.errors import KafkaTimeoutError
 from confluent_kafka import Producer
 from faust.exceptions import ProducerSendError
 
-from billstream.processors.app import create_faust_app
-from billstream.processors.producer import DrainingProducer, LibrdkafkaProducer, librdkafka_config
+from billstream.processors.runtime.app import create_faust_app
+from billstream.processors.runtime.producer import (
+    DrainingProducer,
+    LibrdkafkaProducer,
+    librdkafka_config,
+)
 from tests.children import free_port
 from tests.conftest import SettingsFactory
 

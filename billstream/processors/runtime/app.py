@@ -14,8 +14,8 @@ from faust.types import ConsumerT, ProducerT
 
 from billstream import kafka_security
 from billstream.limits import record_bytes
-from billstream.processors.direct import DirectConsumer, Handler
-from billstream.processors.producer import LibrdkafkaProducer
+from billstream.processors.runtime.direct import DirectConsumer, Handler
+from billstream.processors.runtime.producer import LibrdkafkaProducer
 from billstream.settings import Settings
 
 # Faust-only variables, if ever read, must carry this prefix (none are: see `env={}`).

@@ -25,7 +25,7 @@ from typing import Any, cast
 from faust.types import TP, Message
 from mode import Service
 
-from billstream.processors.consumer import GuardedConsumer
+from billstream.processors.runtime.consumer import GuardedConsumer
 
 Handler = Callable[[Any], Awaitable[None]]  # called with each Faust `Message`
 

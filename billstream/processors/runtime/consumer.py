@@ -30,6 +30,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from faust.types import TP
+from faust.types.tuples import ack_lock
 from mode import Service
 
 STUCK_AFTER = 10.0  # seconds a head gap may last before the partition is fetched again
@@ -88,11 +89,17 @@ class GuardedConsumer(Consumer):
         return offset
 
     def ack(self, message: Any) -> bool:
+        """Faust's ack, except for records of an earlier generation (not recorded as acked).
+
+        Under Faust's `ack_lock` like Faust's own ack (which `super().ack` takes itself): the
+        `acked` test-and-set and the bookkeeping are one step for threads that ack too.
+        """
         if message.generation_id != self.app.consumer_generation_id:
             # Fetched before the last rebalance and skipped by the stream, not processed: the
             # seek to the committed offset that followed the rebalance fetches it again.
-            message.acked = True
-            self._unacked_messages.discard(message)
+            with ack_lock:
+                message.acked = True
+                self._unacked_messages.discard(message)
             return False
         acked: bool = super().ack(message)
         return acked

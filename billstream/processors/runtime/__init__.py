@@ -9,6 +9,10 @@ Modules: `app` (the Faust app and its transport), `consumer` (commit bookkeeping
 fetches), `direct` (records straight to the handler), `producer` (librdkafka sends, a flush
 that fails), `table_writer` (the table without Faust's per-record buffer).
 
+The app gets our consumer and producer through faust's extension point, the transport's
+`Consumer` and `Producer` classes (app.BillstreamTransport, set with the public `App.transport`
+setter), not by overriding the private `App._new_consumer` / `App._new_producer`.
+
 Methods overridden, and why:
 - `faust.transport.consumer.Consumer._new_offset` (consumer): never commit over a head gap.
 - `Consumer._wait_next_records` (consumer): fetch again what `getmany` drops while the flow is
@@ -23,6 +27,8 @@ Attributes read or written, and why:
   earlier generation; `_read_offset`, `_n_acked`, `_commit_every` (read and written) and
   `_add_gap` (called): what Faust's own fetch loop does per record, done by `direct`;
   `_thread` and its `_consumer` (read): the aiokafka consumer, to seek and read positions.
+- `faust.types.tuples.ack_lock` (taken): faust's lock around ack bookkeeping, taken by
+  `GuardedConsumer.ack` on the path that does not call faust's own `ack`.
 - mode `Service._stopped` (read, consumer and fetcher): when the fetch loop ends, as Faust's.
 - aiokafka `AIOKafkaConsumer._fetch_max_wait_ms` (written before start): faust fixes 1.5 s;
   `_subscription.subscription.assignment.state_value(tp)._position` (read): the next fetch

@@ -20,6 +20,8 @@ from aiokafka.structs import RecordMetadata, TopicPartition
 from faust.exceptions import ProducerSendError
 from faust.transport.drivers.aiokafka import Producer
 
+from billstream.librdkafka import Poller, drain
+
 log = logging.getLogger(__name__)
 
 
@@ -49,8 +51,6 @@ class DrainingProducer(Producer):
 
 
 # librdkafka settings for the worker's records (changelog, account state, dead letters).
-LIBRDKAFKA_BUSY_POLL = 0.001  # seconds between delivery-report polls while records are in flight
-LIBRDKAFKA_IDLE_POLL = 0.1
 QUEUE_FULL_WAIT = 0.005
 DRAIN_MARGIN = 5.0  # seconds to wait for room when librdkafka's local queue is full
 
@@ -82,7 +82,7 @@ class LibrdkafkaProducer(DrainingProducer):
     the worker more than the reducer did (bench/worker.py). librdkafka does that in its own
     threads, on the second core; the loop pays `produce()` and a delivery report. Topic creation
     and metadata stay with Faust's aiokafka producer. Delivery reports are served by `poll(0)`
-    on the loop thread, so they resolve futures directly.
+    on the loop thread (billstream/librdkafka.py), so they resolve futures directly.
 
     The worker's own records go through `produce`, which makes no future: a future, its
     RecordMetadata and its callbacks cost more than librdkafka's produce() itself (~6 µs of
@@ -90,7 +90,7 @@ class LibrdkafkaProducer(DrainingProducer):
     """
 
     _rdkafka: Any = None
-    _poller: asyncio.TimerHandle | None = None
+    _poller: Poller | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -125,8 +125,8 @@ class LibrdkafkaProducer(DrainingProducer):
             except BufferError:  # local queue full: let librdkafka deliver, then try again
                 self._rdkafka.poll(0)
                 await asyncio.sleep(QUEUE_FULL_WAIT)
-        if self._poller is None or self._poller.when() - self.loop.time() > LIBRDKAFKA_BUSY_POLL:
-            self._schedule_poll(LIBRDKAFKA_BUSY_POLL)
+        if self._poller is not None:
+            self._poller.soon()
 
     def _report(self, error: Any, message: Any) -> None:
         if error is not None:
@@ -151,7 +151,8 @@ class LibrdkafkaProducer(DrainingProducer):
         # security settings as Faust's aiokafka consumer and producer.
         security = getattr(self.app, "librdkafka_security", {})
         self._rdkafka = RdProducer(librdkafka_config(self.app.conf) | security | {"logger": log})
-        self._schedule_poll(LIBRDKAFKA_IDLE_POLL)
+        self._poller = Poller(self._rdkafka, self.loop)
+        self._poller.start()
 
     async def on_stop(self) -> None:
         if self._rdkafka is not None:
@@ -213,25 +214,10 @@ class LibrdkafkaProducer(DrainingProducer):
                 )
             )
 
-    def _poll(self) -> None:
-        self._poller = None
-        if self._rdkafka is None:
-            return
-        self._rdkafka.poll(0)
-        self._schedule_poll(LIBRDKAFKA_BUSY_POLL if len(self._rdkafka) else LIBRDKAFKA_IDLE_POLL)
-
-    def _schedule_poll(self, delay: float) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-        self._poller = self.loop.call_later(delay, self._poll)
-
     async def _drain(self, timeout: float) -> None:
-        deadline = self.loop.time() + timeout
-        while len(self._rdkafka):
-            if self.loop.time() > deadline:
-                raise ProducerSendError(f"{len(self._rdkafka)} records still undelivered")
-            self._rdkafka.poll(0)
-            await asyncio.sleep(LIBRDKAFKA_BUSY_POLL)
+        undelivered = await drain(self._rdkafka, timeout)
+        if undelivered:
+            raise ProducerSendError(f"{undelivered} records still undelivered")
 
     async def flush(self) -> None:
         await super().flush()  # Faust's buffer hands its records to `send` first

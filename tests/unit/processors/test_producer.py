@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaTimeoutError
 from confluent_kafka import Producer
 from faust.exceptions import ProducerSendError
 
+from billstream.librdkafka import Poller
 from billstream.processors.runtime.app import create_faust_app
 from billstream.processors.runtime.producer import (
     DrainingProducer,
@@ -104,6 +105,7 @@ async def unreachable(make_settings: SettingsFactory) -> AsyncIterator[Librdkafk
     producer._rdkafka = Producer(
         librdkafka_config(app.conf) | {"bootstrap.servers": f"127.0.0.1:{free_port()}"}
     )
+    producer._poller = Poller(producer._rdkafka, app.loop)  # what on_start does
     try:
         yield producer
     finally:

@@ -2,9 +2,8 @@
 
 librdkafka batches, compresses and retries in its own C threads, so the event loop pays only
 `produce()` (~6 µs) per webhook, where aiokafka builds, compresses and sends batches on the loop
-thread (compared in bench/ingest.py). Delivery reports are served by `poll(0)` on the loop
-itself, every millisecond while records are in flight: their callbacks resolve futures directly,
-with no helper thread waiting for the GIL (up to the 5 ms switch interval) to hand them over.
+thread (compared in bench/ingest.py). Delivery reports are served on the loop itself
+(billstream/librdkafka.py): their callbacks resolve futures directly.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import contextlib
 import functools
 import logging
 import math
-import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -22,6 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from billstream.ingest.publisher import PublishError, Record, RecordTooLarge
 from billstream.kafka_security import describe, librdkafka_config
+from billstream.librdkafka import Poller, drain
 from billstream.limits import RECORD_HEADROOM_BYTES, record_bytes
 from billstream.settings import Settings
 from billstream.topics import STRIPE_EVENTS, TopicConfigError, contract_topics, ensure_topics
@@ -34,8 +33,6 @@ REFUSED_PROBE_INTERVAL = 30.0  # ... and while it refuses our credentials or TLS
 # librdkafka's codes for "the broker answered but would not let us in"
 REFUSED = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
 DRAIN_TIMEOUT = 10.0  # seconds `stop()` waits for in-flight records
-BUSY_POLL = 0.001  # seconds between delivery-report polls while records are in flight
-IDLE_POLL = 0.1  # ... and while none are (error callbacks and logs only)
 # Errors that say the record is too large for the broker or topic: a 413, never a 503.
 SIZE_ERRORS = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
 
@@ -93,8 +90,7 @@ class KafkaPublisher:
         self._refused: str | None = None  # why the broker refuses us, while it does
         self._last_fatal: str | None = None  # the fatal error logged, until a record is delivered
         self._producer: Producer | None = None
-        self._poller: asyncio.TimerHandle | None = None
-        self._busy = False
+        self._poller: Poller | None = None
         self._supervisor: asyncio.Task[None] | None = None
         # Largest body the topic carries: lowered if the topic accepts less than configured.
         self._max_value = settings.stripe_webhook_max_body
@@ -134,8 +130,8 @@ class KafkaPublisher:
             raise PublishError("local queue full") from None
         except KafkaException as error:
             raise _publish_error(error.args[0]) from None
-        if not self._busy:  # the idle poll may be up to 100 ms away: poll soon instead
-            self._schedule_poll(loop, BUSY_POLL)
+        if self._poller is not None:
+            self._poller.soon()
         return future
 
     def _delivered(
@@ -151,26 +147,12 @@ class KafkaPublisher:
         else:
             future.set_exception(_publish_error(error))
 
-    def _poll(self) -> None:
-        producer = self._producer
-        if producer is None:
-            return
-        try:
-            producer.poll(0)
-        except KafkaException as error:  # a fatal error surfaces here too; keep polling
-            self._on_error(error.args[0])
-        self._schedule_poll(asyncio.get_running_loop(), BUSY_POLL if len(producer) else IDLE_POLL)
-
-    def _schedule_poll(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-        self._busy = delay == BUSY_POLL
-        self._poller = loop.call_later(delay, self._poll)
-
     def _open(self) -> None:
         self._fatal = False
         self._producer = Producer(self._config)
-        self._schedule_poll(asyncio.get_running_loop(), IDLE_POLL)
+        # A fatal error surfaces from poll too: noted, and polling goes on.
+        self._poller = Poller(self._producer, asyncio.get_running_loop(), self._on_error)
+        self._poller.start()
 
     async def _close(self) -> None:
         """Deliver what is in flight (bounded by DRAIN_TIMEOUT), then drop the producer."""
@@ -178,14 +160,8 @@ class KafkaPublisher:
         if self._poller is not None:
             self._poller.cancel()
             self._poller = None
-        if producer is None:
-            return
-        deadline = time.monotonic() + DRAIN_TIMEOUT
-        while time.monotonic() < deadline:
-            producer.poll(0)  # delivery reports must run on this thread: no blocking flush()
-            if not len(producer):
-                break
-            await asyncio.sleep(0.01)
+        if producer is not None:
+            await drain(producer, DRAIN_TIMEOUT)
 
     def _on_error(self, error: KafkaError) -> None:
         """librdkafka's error callback (served by `poll`): note outages and fatal errors."""

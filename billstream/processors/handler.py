@@ -1,7 +1,7 @@
 """The record handler: stripe.events → per-customer table → billing.account-state, poison → DLQ.
 
 The worker's consumer calls `EventProcessor.handle` for every record of stripe.events, in
-partition order (processors/direct.py). It never raises on input: parse and reducer failures
+partition order (processors/runtime/direct.py). It never raises on input: parse and reducer failures
 go to the dead-letter topic with their reason and the stream goes on. Only broker failures stop
 it (and the offsets of unprocessed records stay uncommitted, so nothing is lost). Records go
 straight to the producer, whose flush precedes every offset commit.
@@ -24,9 +24,9 @@ from billstream.processors.dlq import (
 )
 from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.parsing import InvalidEvent
+from billstream.processors.produce import Producer
 from billstream.processors.steps import Applied, StateCache, apply_record
 from billstream.routing import HEADER_EVENT_ID, HEADER_RECEIVED_AT
-from billstream.tables.tables import Producer
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class App(Protocol):
 
 
 class Table(Protocol):
-    """The customer-state table (billstream.tables.tables.TableWriter)."""
+    """The customer-state table (billstream.processors.runtime.table_writer.TableWriter)."""
 
     def get(self, key: bytes, partition: int) -> bytes | None: ...
 

@@ -9,15 +9,16 @@ import faust
 from faust.types import TableT, TopicT
 from prometheus_client import CollectorRegistry, Gauge
 
-from billstream.processors.app import create_faust_app
 from billstream.processors.config import ReducerConfig
-from billstream.processors.direct import DirectConsumer
 from billstream.processors.handler import App, EventProcessor
 from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.probes import add_probe_pages
 from billstream.processors.reconcile import register_reconcile_timer
+from billstream.processors.runtime.app import create_faust_app
+from billstream.processors.runtime.direct import DirectConsumer
+from billstream.processors.runtime.table_writer import TableWriter
 from billstream.settings import Settings
-from billstream.tables.tables import TableWriter, customer_state_table
+from billstream.tables.tables import customer_state_table
 from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ
 
 

@@ -13,8 +13,9 @@ from pytest_aiohttp import AiohttpClient
 
 from billstream.ingest import main
 from billstream.ingest.app import create_app
-from billstream.ingest.kafka_publisher import IDLE_POLL, KafkaPublisher
+from billstream.ingest.kafka_publisher import KafkaPublisher
 from billstream.ingest.publisher import Record
+from billstream.librdkafka import IDLE_POLL
 from tests.integration.ingest_support import post_signed, stripe_event, wait_ready
 from tests.integration.kafka import consume
 from tests.support.settings import SettingsFactory

@@ -17,7 +17,7 @@ from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from pydantic import ValidationError
 
 from billstream import kafka_security
-from billstream.processors.app import create_faust_app
+from billstream.processors.runtime.app import create_faust_app
 from billstream.settings import describe_error
 from tests.support.secure_broker import certificate, pem
 from tests.support.settings import SettingsFactory

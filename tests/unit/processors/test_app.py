@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from billstream.processors.app import FAUST_ENV_PREFIX, create_faust_app
+from billstream.processors.runtime.app import FAUST_ENV_PREFIX, create_faust_app
 from tests.support.settings import SettingsFactory
 
 

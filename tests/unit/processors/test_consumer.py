@@ -13,8 +13,8 @@ from faust.transport.drivers.aiokafka import Consumer
 from faust.types import TP
 from faust.types.tuples import Message
 
-from billstream.processors.app import create_faust_app
-from billstream.processors.consumer import FETCH_MAX_WAIT_MS, STUCK_AFTER, GuardedConsumer
+from billstream.processors.runtime.app import create_faust_app
+from billstream.processors.runtime.consumer import FETCH_MAX_WAIT_MS, STUCK_AFTER, GuardedConsumer
 from billstream.topics import STRIPE_EVENTS
 from tests.support.settings import SettingsFactory
 

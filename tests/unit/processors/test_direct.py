@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from faust.types import TP, Message
 
-from billstream.processors.app import BillstreamFaustApp, create_faust_app
-from billstream.processors.direct import DirectConsumer
+from billstream.processors.runtime.app import BillstreamFaustApp, create_faust_app
+from billstream.processors.runtime.direct import DirectConsumer
 from tests.support.settings import SettingsFactory
 
 TOPIC = "t.stripe.events"

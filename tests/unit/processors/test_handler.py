@@ -1,8 +1,8 @@
 """The worker's record handler as the consumer calls it: table writes, outputs, DLQ, metrics.
 
 Records are Faust `Message`s handed to the handler the worker registered for stripe.events
-(processors/direct.py). The producer's `send` is faked (no broker); the table is the real Faust
-table on a memory store.
+(processors/runtime/direct.py). The producer's `send` is faked (no broker); the table is the
+real Faust table on a memory store.
 """
 
 from __future__ import annotations

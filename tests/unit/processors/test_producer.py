@@ -11,8 +11,13 @@ from aiokafka.errors import KafkaTimeoutError
 from confluent_kafka import Producer
 from faust.exceptions import ProducerSendError
 
-from billstream.processors.app import create_faust_app
-from billstream.processors.producer import DrainingProducer, LibrdkafkaProducer, librdkafka_config
+from billstream.librdkafka import Poller
+from billstream.processors.runtime.app import create_faust_app
+from billstream.processors.runtime.producer import (
+    DrainingProducer,
+    LibrdkafkaProducer,
+    librdkafka_config,
+)
 from tests.support.children import free_port
 from tests.support.settings import SettingsFactory
 
@@ -29,32 +34,6 @@ class SlowBuffer:
         self.flushes += 1
         if self.size:
             self.size -= 1
-
-
-async def test_flush_returns_only_when_the_buffer_is_empty(make_settings: SettingsFactory) -> None:
-    app = create_faust_app(make_settings())
-    app.loop = asyncio.get_running_loop()
-    producer = app.producer
-    assert isinstance(producer, DrainingProducer)
-    producer.buffer = SlowBuffer(size=5)  # type: ignore[assignment]  # a stand-in for Faust's
-
-    await producer.flush()
-
-    assert producer.buffer.size == 0
-    assert producer.buffer.flushes >= 5  # type: ignore[attr-defined]
-
-
-async def test_flush_refuses_to_report_success_when_the_buffer_stopped_with_messages(
-    make_settings: SettingsFactory,
-) -> None:
-    app = create_faust_app(make_settings())
-    app.loop = asyncio.get_running_loop()
-    producer = app.producer
-    producer.buffer = SlowBuffer(size=2, should_stop=True)  # type: ignore[assignment]
-
-    # Committing now could skip queued changelog writes: the commit must fail instead.
-    with pytest.raises(ProducerSendError, match="still queued"):
-        await producer.flush()
 
 
 async def test_flush_fails_when_a_record_was_not_delivered(make_settings: SettingsFactory) -> None:
@@ -101,23 +80,13 @@ async def unreachable(make_settings: SettingsFactory) -> AsyncIterator[Librdkafk
     producer._rdkafka = Producer(
         librdkafka_config(app.conf) | {"bootstrap.servers": f"127.0.0.1:{free_port()}"}
     )
+    producer._poller = Poller(producer._rdkafka, app.loop)  # what on_start does
     try:
         yield producer
     finally:
         producer._rdkafka = None
         if producer._poller is not None:
             producer._poller.cancel()
-
-
-async def test_a_record_librdkafka_cannot_deliver_fails_its_future_and_the_flush(
-    unreachable: LibrdkafkaProducer,
-) -> None:
-    delivery = await unreachable.send("t", b"key", b"value", 0, None, None)
-
-    with pytest.raises(ProducerSendError, match="not delivered"):
-        await unreachable.flush()
-    assert delivery.done()
-    assert isinstance(delivery.exception(), ProducerSendError)
 
 
 async def test_a_produced_record_librdkafka_cannot_deliver_fails_the_flush(

@@ -10,13 +10,9 @@ import pytest
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 
-from billstream.processors.app import create_faust_app
-from billstream.tables.tables import (
-    PERSIST_OFFSET_EVERY,
-    ROCKSDB_OPTIONS,
-    TableWriter,
-    customer_state_table,
-)
+from billstream.processors.runtime.app import create_faust_app
+from billstream.processors.runtime.table_writer import PERSIST_OFFSET_EVERY, TableWriter
+from billstream.tables.tables import ROCKSDB_OPTIONS, customer_state_table
 from tests.support.settings import SettingsFactory
 
 
@@ -85,7 +81,9 @@ async def test_the_changelog_offset_is_persisted_at_most_once_a_second_per_parti
     table = customer_state_table(app, settings.billstream_topic_partitions)
     writer = TableWriter(table)
     clock = [1000.0]
-    monkeypatch.setattr("billstream.tables.tables.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr(
+        "billstream.processors.runtime.table_writer.time.monotonic", lambda: clock[0]
+    )
 
     await writer.set(b"cus_1", b"v1", 2)  # offset 41
     await writer.set(b"cus_1", b"v2", 2)  # offset 42, within the second: not persisted

@@ -7,8 +7,8 @@ from typing import Any
 
 import faust
 
-from billstream.processors.app import create_faust_app
 from billstream.processors.reducer import apply
+from billstream.processors.runtime.app import create_faust_app
 from billstream.tables.codec import decode_customer, decode_state, encode_customer
 from billstream.tables.state import CustomerState
 from billstream.tables.tables import CUSTOMER_STATE_TABLE, customer_state_table

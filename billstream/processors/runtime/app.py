@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import faust
-from faust.types import ConsumerT, ProducerT
+from faust.transport.drivers.aiokafka import Transport
 
 from billstream import kafka_security
 from billstream.limits import record_bytes
-from billstream.processors.direct import DirectConsumer, Handler
-from billstream.processors.producer import LibrdkafkaProducer
+from billstream.processors.runtime.direct import DirectConsumer, Handler
+from billstream.processors.runtime.producer import LibrdkafkaProducer
 from billstream.settings import Settings
 
 # Faust-only variables, if ever read, must carry this prefix (none are: see `env={}`).
@@ -32,31 +32,29 @@ TUNING: dict[str, Any] = {
 }
 
 
-class BillstreamFaustApp(faust.App):
-    """faust.App with crash-safe commits (producer.py, consumer.py) and direct delivery (direct.py).
+class BillstreamTransport(Transport):
+    """Faust's aiokafka transport with crash-safe commits (producer.py, consumer.py) and direct
+    delivery (direct.py): faust's documented extension point, its Consumer and Producer
+    classes, instead of overriding the app's private `_new_consumer` and `_new_producer`."""
 
-    `source_handlers` maps a topic to the coroutine that handles each of its records;
-    `librdkafka_security` is what the librdkafka producer adds to its configuration.
+    Consumer = DirectConsumer
+    Producer = LibrdkafkaProducer
+
+
+class BillstreamFaustApp(faust.App):
+    """faust.App on BillstreamTransport.
+
+    `source_handlers` maps a topic to the coroutine that handles each of its records (the
+    consumer reads it); `librdkafka_security` is what the librdkafka producer adds to its
+    configuration.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.source_handlers: dict[str, Handler] = {}
         self.librdkafka_security: dict[str, str] = {}
-
-    def _new_producer(self) -> ProducerT:
-        return LibrdkafkaProducer(self.transport, loop=self.loop, beacon=self.beacon)
-
-    def _new_consumer(self) -> ConsumerT:
-        return DirectConsumer(
-            self.transport,
-            handlers=self.source_handlers,
-            callback=self.topics.on_message,
-            on_partitions_revoked=self._on_partitions_revoked,
-            on_partitions_assigned=self._on_partitions_assigned,
-            loop=self.loop,
-            beacon=self.beacon,
-        )
+        # What faust's own `_new_transport` builds for a kafka:// broker, with our classes.
+        self.transport = BillstreamTransport(self.conf.broker_consumer, self)
 
 
 def broker_urls(settings: Settings) -> list[str]:

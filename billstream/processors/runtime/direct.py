@@ -25,7 +25,7 @@ from typing import Any, cast
 from faust.types import TP, Message
 from mode import Service
 
-from billstream.processors.consumer import GuardedConsumer
+from billstream.processors.runtime.consumer import GuardedConsumer
 
 Handler = Callable[[Any], Awaitable[None]]  # called with each Faust `Message`
 
@@ -35,9 +35,14 @@ YIELD_EVERY = 100  # records handled between yields to the event loop (probes, t
 class DirectConsumer(GuardedConsumer):
     """GuardedConsumer that calls `handlers[topic](message)` instead of delivering to agents."""
 
-    def __init__(self, *args: Any, handlers: Mapping[str, Handler], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, handlers: Mapping[str, Handler] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.handlers = handlers  # filled by the worker after the app is built
+        # The app's `source_handlers` (runtime/app.py), filled by the worker after it is built.
+        self.handlers: Mapping[str, Handler] = (
+            handlers if handlers is not None else getattr(self.app, "source_handlers", {})
+        )
 
     async def _drain_messages(self, fetcher: Any) -> None:  # the fetcher's loop
         if not self.handlers:

@@ -1,11 +1,12 @@
 """A Faust producer that never lets offsets be committed ahead of unsent or failed records.
 
 Before committing offsets Faust's consumer calls `producer.flush()`. In faust-streaming 0.15.3
-that flush has two gaps: the buffer that carries table (changelog) writes stops flushing as
-soon as one hand-over takes longer than 0.1 s, and aiokafka's flush waits for batches without
-raising when one failed. Either way offsets could be committed past state changes that never
-reached Kafka. This flush drains the buffer completely and fails if any delivery failed, so the
-commit fails instead and the records are processed again.
+aiokafka's flush waits for batches without raising when one failed, so offsets could be
+committed past state changes that never reached Kafka. This flush waits for librdkafka's
+delivery report of every record and fails if any delivery failed, so the commit fails instead
+and the records are processed again. (Faust's ProducerBuffer, whose flush gives up after a
+0.1 s hand-over, carries `send_soon` records such as Faust's own table writes; the worker sends
+none: the handler and TableWriter call `produce`.)
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from aiokafka.structs import RecordMetadata, TopicPartition
 from faust.exceptions import ProducerSendError
 from faust.transport.drivers.aiokafka import Producer
+
+from billstream.librdkafka import Poller, drain
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +41,12 @@ class DrainingProducer(Producer):
             self._delivery_error = delivery.exception()
 
     async def flush(self) -> None:
-        while self.buffer.size:
-            if self.buffer.should_stop:
-                raise ProducerSendError("producer buffer stopped with records still queued")
-            await self.buffer.flush()
         await super().flush()
         if self._delivery_error is not None:
             raise ProducerSendError(f"a record was not delivered: {self._delivery_error!r}")
 
 
 # librdkafka settings for the worker's records (changelog, account state, dead letters).
-LIBRDKAFKA_BUSY_POLL = 0.001  # seconds between delivery-report polls while records are in flight
-LIBRDKAFKA_IDLE_POLL = 0.1
 QUEUE_FULL_WAIT = 0.005
 DRAIN_MARGIN = 5.0  # seconds to wait for room when librdkafka's local queue is full
 
@@ -82,15 +78,15 @@ class LibrdkafkaProducer(DrainingProducer):
     the worker more than the reducer did (bench/worker.py). librdkafka does that in its own
     threads, on the second core; the loop pays `produce()` and a delivery report. Topic creation
     and metadata stay with Faust's aiokafka producer. Delivery reports are served by `poll(0)`
-    on the loop thread, so they resolve futures directly.
+    on the loop thread (billstream/librdkafka.py).
 
-    The worker's own records go through `produce`, which makes no future: a future, its
+    The worker's records go through `produce`, which makes no future: a future, its
     RecordMetadata and its callbacks cost more than librdkafka's produce() itself (~6 µs of
     the loop per record). A failure still fails the next flush, which precedes every commit.
     """
 
     _rdkafka: Any = None
-    _poller: asyncio.TimerHandle | None = None
+    _poller: Poller | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -125,8 +121,8 @@ class LibrdkafkaProducer(DrainingProducer):
             except BufferError:  # local queue full: let librdkafka deliver, then try again
                 self._rdkafka.poll(0)
                 await asyncio.sleep(QUEUE_FULL_WAIT)
-        if self._poller is None or self._poller.when() - self.loop.time() > LIBRDKAFKA_BUSY_POLL:
-            self._schedule_poll(LIBRDKAFKA_BUSY_POLL)
+        if self._poller is not None:
+            self._poller.soon()
 
     def _report(self, error: Any, message: Any) -> None:
         if error is not None:
@@ -151,7 +147,8 @@ class LibrdkafkaProducer(DrainingProducer):
         # security settings as Faust's aiokafka consumer and producer.
         security = getattr(self.app, "librdkafka_security", {})
         self._rdkafka = RdProducer(librdkafka_config(self.app.conf) | security | {"logger": log})
-        self._schedule_poll(LIBRDKAFKA_IDLE_POLL)
+        self._poller = Poller(self._rdkafka, self.loop)
+        self._poller.start()
 
     async def on_stop(self) -> None:
         if self._rdkafka is not None:
@@ -163,78 +160,13 @@ class LibrdkafkaProducer(DrainingProducer):
                 self._rdkafka = None
         await super().on_stop()
 
-    async def send(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        partition: int | None,
-        timestamp: float | None,
-        headers: Any,
-        *,
-        transactional_id: str | None = None,
-    ) -> Any:
-        if self._rdkafka is None or transactional_id is not None:
-            return await super().send(
-                topic, key, value, partition, timestamp, headers, transactional_id=transactional_id
-            )
-        delivery: asyncio.Future[RecordMetadata] = self.loop.create_future()
-        options: dict[str, Any] = {"on_delivery": functools.partial(self._delivered, delivery)}
-        if partition is not None:
-            options["partition"] = partition
-        if timestamp:
-            options["timestamp"] = int(timestamp * 1000)
-        if headers:
-            options["headers"] = list(headers.items()) if isinstance(headers, Mapping) else headers
-        await self._enqueue((topic, value, key), options)
-        return delivery
-
-    def _delivered(
-        self, delivery: asyncio.Future[RecordMetadata], error: Any, message: Any
-    ) -> None:
-        if error is not None:
-            failure = ProducerSendError(f"record not delivered: {error.str()}")
-            self._delivery_error = failure
-            if not delivery.done():
-                delivery.set_exception(failure)
-                delivery.exception()  # retrieved: the commit reports it, not the loop's handler
-            return
-        if not delivery.done():
-            topic, partition = message.topic(), message.partition()
-            delivery.set_result(
-                RecordMetadata(
-                    topic,
-                    partition,
-                    TopicPartition(topic, partition),
-                    message.offset(),
-                    message.timestamp()[1],
-                    message.timestamp()[0],
-                    None,
-                )
-            )
-
-    def _poll(self) -> None:
-        self._poller = None
-        if self._rdkafka is None:
-            return
-        self._rdkafka.poll(0)
-        self._schedule_poll(LIBRDKAFKA_BUSY_POLL if len(self._rdkafka) else LIBRDKAFKA_IDLE_POLL)
-
-    def _schedule_poll(self, delay: float) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-        self._poller = self.loop.call_later(delay, self._poll)
-
     async def _drain(self, timeout: float) -> None:
-        deadline = self.loop.time() + timeout
-        while len(self._rdkafka):
-            if self.loop.time() > deadline:
-                raise ProducerSendError(f"{len(self._rdkafka)} records still undelivered")
-            self._rdkafka.poll(0)
-            await asyncio.sleep(LIBRDKAFKA_BUSY_POLL)
+        undelivered = await drain(self._rdkafka, timeout)
+        if undelivered:
+            raise ProducerSendError(f"{undelivered} records still undelivered")
 
     async def flush(self) -> None:
-        await super().flush()  # Faust's buffer hands its records to `send` first
+        await super().flush()  # aiokafka's (topic creation, metadata: no records of ours)
         if self._rdkafka is not None:
             # librdkafka reports every record by message.timeout.ms: wait a little longer.
             await self._drain(self.app.conf.producer_request_timeout + DRAIN_MARGIN)

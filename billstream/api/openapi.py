@@ -32,6 +32,8 @@ def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[
 
 
 TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+# Event time: unix seconds ("1764547200") or RFC 3339 with an offset ("2025-12-01T00:00:00Z").
+TIMESTAMP = {"type": "string", "example": "2025-12-01T00:00:00Z"}
 ERRORS = {
     "400": _json("Error", "a path or query value is invalid; `parameter` names it"),
     "401": {
@@ -99,7 +101,11 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "TransitionList": _obj(
-        {"customer_id": {"type": "string"}, "items": {"type": "array", "items": _ref("Transition")}}
+        {
+            "customer_id": {"type": "string"},
+            "items": {"type": "array", "items": _ref("Transition")},
+            "next": _nullable("string"),
+        }
     ),
     "Error": _obj(
         {
@@ -157,14 +163,28 @@ PATHS: dict[str, Any] = {
         ],
     ),
     "/accounts/{customer_id}": _get(
-        "the account state (DESIGN.md, Account state)",
-        {"200": _json("Account", "the account"), "404": _json("Error", "unknown"), **ERRORS},
-        [CUSTOMER_ID],
+        "the account state (DESIGN.md, Account state), now or as of an event time",
+        {
+            "200": _json("Account", "the account"),
+            "404": _json("Error", "unknown, or no state yet at as_of"),
+            **ERRORS,
+        },
+        [CUSTOMER_ID, _query("as_of", TIMESTAMP, "event time: the state the account had then")],
     ),
     "/accounts/{customer_id}/transitions": _get(
-        "the account's state changes with causing event id and type, oldest first",
+        "the account's state changes with causing event id and type, in version order",
         {"200": _json("TransitionList", "changes"), "404": _json("Error", "unknown"), **ERRORS},
-        [CUSTOMER_ID],
+        [
+            CUSTOMER_ID,
+            _query("since", TIMESTAMP, "only changes whose event time is at or after this"),
+            _query("until", TIMESTAMP, "only changes whose event time is before this"),
+            _query(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                "page size",
+            ),
+            _query("after", {"type": "string"}, "the previous page's `next`"),
+        ],
     ),
     "/healthz": _get("process up", {"200": _json("Status", "up")}, security=OPEN),
     "/readyz": _get(

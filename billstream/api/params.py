@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from multidict import MultiMapping
 
 from billstream.api import cursor
 from billstream.api.state import PAYMENT_STATES
+from billstream.limits import INT64_MAX
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -33,6 +35,16 @@ class ListQuery:
     payment_state: str | None = None
 
 
+@dataclass(frozen=True)
+class TransitionQuery:
+    """A page of one account's transitions: event time in [since, until), versions > after."""
+
+    limit: int = DEFAULT_LIMIT
+    after: int | None = None
+    since: int | None = None
+    until: int | None = None
+
+
 def text_value(name: str, value: str) -> str:
     """A plain identifier-like value: 1-255 characters, no control characters, valid UTF-8."""
     if not 1 <= len(value) <= MAX_TEXT or _CONTROL.search(value):
@@ -51,16 +63,60 @@ def _single(query: MultiMapping[str], name: str) -> str | None:
     return values[0] if values else None
 
 
+def _limit(query: MultiMapping[str]) -> int:
+    raw_limit = _single(query, "limit")
+    if raw_limit is None:
+        return DEFAULT_LIMIT
+    if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 4):
+        raise BadParameter("limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
+    limit = int(raw_limit)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadParameter("limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def timestamp_value(name: str, value: str) -> int:
+    """Event time as unix seconds: given as an integer of seconds or an RFC 3339 date-time
+    with its offset (a time without one would depend on the server's zone)."""
+    message = f"{name} must be unix seconds or an RFC 3339 date-time with an offset"
+    if value.isascii() and value.isdigit():
+        if len(value) > 19 or int(value) > INT64_MAX:
+            raise BadParameter(name, message)
+        return int(value)
+    if not value.isascii() or len(value) > 40 or "T" not in value.upper():
+        raise BadParameter(name, message)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadParameter(name, message) from None
+    if moment.tzinfo is None:
+        raise BadParameter(name, message)
+    return int(moment.timestamp())  # fractions of a second are dropped: Stripe's are whole
+
+
+def optional_timestamp(query: MultiMapping[str], name: str) -> int | None:
+    raw = _single(query, name)
+    return None if raw is None else timestamp_value(name, raw)
+
+
+def transition_query(query: MultiMapping[str]) -> TransitionQuery:
+    """The window and page of GET /accounts/{id}/transitions; unknown parameters are ignored."""
+    after = _single(query, "after")
+    version = None
+    if after is not None:
+        try:
+            version = cursor.decode_version(after)
+        except cursor.InvalidCursor as error:
+            raise BadParameter("after", f"after is {error}") from None
+    since, until = optional_timestamp(query, "since"), optional_timestamp(query, "until")
+    if since is not None and until is not None and until < since:
+        raise BadParameter("until", "until must not be before since")
+    return TransitionQuery(limit=_limit(query), after=version, since=since, until=until)
+
+
 def list_query(query: MultiMapping[str]) -> ListQuery:
     """The filters and page of GET /accounts; unknown parameters are ignored."""
-    limit = DEFAULT_LIMIT
-    raw_limit = _single(query, "limit")
-    if raw_limit is not None:
-        if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 4):
-            raise BadParameter("limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
-        limit = int(raw_limit)
-        if not 1 <= limit <= MAX_LIMIT:
-            raise BadParameter("limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
+    limit = _limit(query)
     after = _single(query, "after")
     if after is not None:
         try:

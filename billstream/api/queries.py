@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import ARRAY, Integer, Select, String, any_, bindparam, select
+from sqlalchemy import ARRAY, BigInteger, Integer, Select, String, any_, bindparam, func, select
 
 from billstream.api.models import account_transitions, accounts
 from billstream.api.state import ACCOUNT_FIELDS
@@ -55,3 +55,34 @@ def list_accounts(*, after: bool, plan: bool, payment_state: bool) -> Select[tup
     if payment_state:
         query = query.where(accounts.c.payment_state == bindparam("payment_state"))
     return query
+
+
+@functools.cache
+def transitions_page(*, after: bool, since: bool, until: bool) -> Select[tuple[object, ...]]:
+    """A keyset page in version order: binds `customer_id`, `limit`, and `after` (a version),
+    `since` / `until` (event time, `until` excluded) when given."""
+    table = account_transitions.c
+    query = (
+        select(*TRANSITION_COLUMNS)
+        .where(table.customer_id == bindparam("customer_id"))
+        .order_by(table.version)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    if after:
+        query = query.where(table.version > bindparam("after", type_=BigInteger()))
+    if since:
+        query = query.where(table.occurred_at >= bindparam("since", type_=BigInteger()))
+    if until:
+        query = query.where(table.occurred_at < bindparam("until", type_=BigInteger()))
+    return query
+
+
+# State as of T: the transitions before the first one whose event is newer than T (so a change
+# from after T never shows, even when a late event's transition follows it), folded in order.
+FIRST_AFTER = select(func.min(account_transitions.c.version)).where(
+    account_transitions.c.customer_id == bindparam("customer_id"),
+    account_transitions.c.occurred_at > bindparam("as_of", type_=BigInteger()),
+)
+TRANSITIONS_BEFORE = GET_TRANSITIONS.where(
+    account_transitions.c.version < bindparam("before", type_=BigInteger())
+)

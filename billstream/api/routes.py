@@ -17,7 +17,13 @@ from aiohttp.typedefs import Handler
 from billstream.api import cursor
 from billstream.api.auth import CHALLENGE, Unauthorized
 from billstream.api.metrics import ApiMetrics
-from billstream.api.params import BadParameter, list_query, text_value
+from billstream.api.params import (
+    BadParameter,
+    list_query,
+    optional_timestamp,
+    text_value,
+    transition_query,
+)
 from billstream.api.store import Store
 
 STORE = web.AppKey("store", Store)
@@ -59,10 +65,22 @@ async def read(request: web.Request, query: Callable[..., T], *args: Any, **kwar
 
 async def get_account(request: web.Request) -> web.Response:
     customer_id = text_value("customer_id", request.match_info["customer_id"])
+    as_of = optional_timestamp(request.query, "as_of")
+    if as_of is not None:
+        return await _get_account_as_of(request, customer_id, as_of)
     account = await read(request, request.app[STORE].get_account, customer_id)
     if account is None:
         return error_response(404, "not_found", f"no account {customer_id!r}")
     return json_response(account)
+
+
+async def _get_account_as_of(request: web.Request, customer_id: str, as_of: int) -> web.Response:
+    found = await read(request, request.app[STORE].get_account_as_of, customer_id, as_of)
+    if found is None:
+        return error_response(404, "not_found", f"no account {customer_id!r}")
+    if found.account is None:
+        return error_response(404, "not_found", f"account {customer_id!r} has no state at {as_of}")
+    return json_response(found.account)
 
 
 async def list_accounts(request: web.Request) -> web.Response:
@@ -84,10 +102,22 @@ async def list_accounts(request: web.Request) -> web.Response:
 
 async def get_transitions(request: web.Request) -> web.Response:
     customer_id = text_value("customer_id", request.match_info["customer_id"])
-    items = await read(request, request.app[STORE].get_transitions, customer_id)
-    if items is None:
+    query = transition_query(request.query)
+    rows = await read(
+        request,
+        request.app[STORE].get_transitions,
+        customer_id,
+        limit=query.limit + 1,  # one more tells whether a next page exists
+        after=query.after,
+        since=query.since,
+        until=query.until,
+    )
+    if rows is None:
         return error_response(404, "not_found", f"no account {customer_id!r}")
-    return json_response({"customer_id": customer_id, "items": items})
+    items = rows[: query.limit]
+    more = len(rows) > query.limit
+    next_page = cursor.encode_version(items[-1]["version"]) if more else None
+    return json_response({"customer_id": customer_id, "items": items, "next": next_page})
 
 
 def add_routes(app: web.Application) -> None:

@@ -41,6 +41,13 @@ def engine_url(url: str) -> URL:
 
 
 @dataclass(frozen=True)
+class AsOf:
+    """A known account at some time: its state then, or None before its first transition."""
+
+    account: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
 class ApplyResult:
     applied: int  # changes stored (one transition each)
     stale: int  # versions not newer than the stored one: nothing changed
@@ -106,19 +113,56 @@ class Store:
         rows = self._read(lambda connection: connection.execute(query, params).all())
         return [dict(zip(ACCOUNT_FIELDS, row, strict=True)) for row in rows]
 
-    def get_transitions(self, customer_id: str) -> list[dict[str, Any]] | None:
-        """The account's stored changes, oldest first; None when the account is unknown."""
-        params = {"customer_id": customer_id}
+    def get_transitions(
+        self,
+        customer_id: str,
+        *,
+        limit: int | None = None,
+        after: int | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> list[dict[str, Any]] | None:
+        """The account's stored changes in version order, `limit` of them with version > `after`
+        and event time in [since, until); None when the account is unknown."""
+        params: dict[str, Any] = {"customer_id": customer_id}
+        if limit is None:
+            query = queries.GET_TRANSITIONS
+        else:
+            given = {"after": after, "since": since, "until": until}
+            params |= {"limit": limit} | {k: v for k, v in given.items() if v is not None}
+            query = queries.transitions_page(**{k: v is not None for k, v in given.items()})
 
         def both(connection: Connection) -> list[Row[Any]] | None:
             if connection.execute(queries.ACCOUNT_EXISTS, params).first() is None:
                 return None
-            return list(connection.execute(queries.GET_TRANSITIONS, params).all())
+            return list(connection.execute(query, params).all())
 
         rows = self._read(both)
         if rows is None:
             return None
         return [dict(zip(queries.TRANSITION_FIELDS, row, strict=True)) for row in rows]
+
+    def get_account_as_of(self, customer_id: str, as_of: int) -> AsOf | None:
+        """The account as it was at event time `as_of`, rebuilt from its transitions; None when
+        the account is unknown."""
+        params: dict[str, Any] = {"customer_id": customer_id, "as_of": as_of}
+
+        def rows(connection: Connection) -> list[Row[Any]] | None:
+            if connection.execute(queries.ACCOUNT_EXISTS, params).first() is None:
+                return None
+            before = connection.execute(queries.FIRST_AFTER, params).scalar()
+            if before is None:
+                return list(connection.execute(queries.GET_TRANSITIONS, params).all())
+            query = queries.TRANSITIONS_BEFORE
+            return list(connection.execute(query, params | {"before": before}).all())
+
+        found = self._read(rows)
+        if found is None:
+            return None
+        if not found:
+            return AsOf(None)
+        transitions = [dict(zip(queries.TRANSITION_FIELDS, row, strict=True)) for row in found]
+        return AsOf(fold_transitions(customer_id, transitions))
 
     def _read(self, query: Callable[[Connection], T]) -> T:
         """Run a read; once more on a fresh connection if the pooled one had died."""
@@ -187,6 +231,23 @@ class Store:
     def _append_statement(self) -> Insert:
         statement = self._insert(account_transitions)
         return statement.on_conflict_do_nothing(index_elements=["customer_id", "version"])
+
+
+def fold_transitions(customer_id: str, transitions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The account state after `transitions` (oldest first): each records its changes against
+    the state stored before it, and the first lists every field, so their fold is the state."""
+    state: dict[str, Any] = {"customer_id": customer_id}
+    for transition in transitions:
+        for name, change in transition["changes"].items():
+            state[name] = change["to"]
+    last = transitions[-1]
+    state |= {
+        "version": last["version"],
+        "updated_by_event": last["event_id"],
+        "updated_by_event_type": last["event_type"],
+        "updated_at": last["occurred_at"],
+    }
+    return {name: state.get(name) for name in ACCOUNT_FIELDS}
 
 
 def _transition(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:

@@ -145,6 +145,19 @@ async def wait_caught_up(api: Service, latest: dict[str, dict[str, Any]], timeou
     )
 
 
+async def all_transitions(api: Service, customer: str) -> list[dict[str, Any]]:
+    """Every page of the customer's transitions, following `next`."""
+    items: list[dict[str, Any]] = []
+    page = f"/accounts/{customer}/transitions?limit=500"
+    while True:
+        status, body = await api.get(page)
+        assert status == 200, (status, body)
+        items.extend(body["items"])
+        if body["next"] is None:
+            return items
+        page = f"/accounts/{customer}/transitions?limit=500&after={body['next']}"
+
+
 async def assert_read_model_equals_topic(api: Service, settings: Settings) -> None:
     """Served state = latest value per key; transitions = exactly the versions in the topic,
     each linked to the one before (no gap, no repeat, no regression)."""
@@ -153,8 +166,7 @@ async def assert_read_model_equals_topic(api: Service, settings: Settings) -> No
     assert set(served) == set(latest)
     for customer, state in served.items():
         assert state == {k: latest[customer][k] for k in state}, customer
-        status, body = await api.get(f"/accounts/{customer}/transitions")
-        assert status == 200, (status, body)
-        chain = [(t["previous_version"], t["version"]) for t in body["items"]]
+        transitions = await all_transitions(api, customer)
+        chain = [(t["previous_version"], t["version"]) for t in transitions]
         present = sorted(versions[customer])
         assert chain == list(zip([None, *present[:-1]], present, strict=True)), customer

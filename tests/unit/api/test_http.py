@@ -206,3 +206,53 @@ async def test_openapi_describes_every_route(client: Client) -> None:
     assert set(document["components"]["schemas"]["Account"]["required"]) == set(
         (await get_json(client, "/accounts/cus_a")).keys()
     )
+
+
+async def test_account_as_of_in_unix_seconds_and_rfc_3339(client: Client) -> None:
+    # cus_a: FREE at 1767225601 (v1), PRO at 1767225602 (v2).
+    old = await get_json(client, "/accounts/cus_a?as_of=1767225601")
+    assert (old["plan"], old["version"], old["updated_by_event"]) == ("FREE", 1, "evt_cus_a_1")
+    same = await get_json(client, "/accounts/cus_a?as_of=2026-01-01T00:00:01Z")
+    assert same == old
+    offset = await get_json(client, "/accounts/cus_a?as_of=2026-01-01T01:00:02%2B01:00")
+    assert offset == await get_json(client, "/accounts/cus_a")
+    before = await get_json(client, "/accounts/cus_a?as_of=1767225600", 404)
+    assert before["error"] == "not_found"
+    await get_json(client, "/accounts/cus_nobody?as_of=1767225600", 404)
+
+
+@pytest.mark.parametrize(
+    "value", ["yesterday", "2026-01-01T00:00:00", "-5", "1.5", "99999999999999999999", ""]
+)
+async def test_bad_as_of_is_400_naming_it(client: Client, value: str) -> None:
+    assert (await get_json(client, f"/accounts/cus_a?as_of={value}", 400))["parameter"] == "as_of"
+
+
+async def test_transitions_page_with_cursor_and_window(client: Client) -> None:
+    first = await get_json(client, "/accounts/cus_a/transitions?limit=1")
+    assert [item["version"] for item in first["items"]] == [1]
+    assert first["next"] == cursor.encode_version(1)
+    second = await get_json(client, f"/accounts/cus_a/transitions?limit=1&after={first['next']}")
+    assert [item["version"] for item in second["items"]] == [2]
+    assert second["next"] is None
+    window = await get_json(client, "/accounts/cus_a/transitions?since=1767225602")
+    assert [item["version"] for item in window["items"]] == [2]
+    until = await get_json(client, "/accounts/cus_a/transitions?until=2026-01-01T00:00:02Z")
+    assert [item["version"] for item in until["items"]] == [1]
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("after=" + cursor.encode("cus_a"), "after"),  # an accounts cursor is not a version one
+        ("after=nonsense", "after"),
+        ("since=soon", "since"),
+        ("since=20&until=10", "until"),
+        ("limit=0", "limit"),
+    ],
+)
+async def test_bad_transition_parameters_are_400(
+    client: Client, query: str, parameter: str
+) -> None:
+    body = await get_json(client, f"/accounts/cus_a/transitions?{query}", 400)
+    assert body["parameter"] == parameter

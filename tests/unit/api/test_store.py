@@ -164,3 +164,53 @@ def test_database_url_forms() -> None:
     assert engine_url("postgres://u:p@h/db").drivername == "postgresql+psycopg"
     assert engine_url("sqlite:///var/billstream.db").drivername == "sqlite"
     assert "secret" not in Store("postgresql://u:secret@127.0.0.1/db").display_url
+
+
+def _history(store: Store) -> None:
+    """cus_h: v1 at t=100, v2 at t=300, then a late event of t=200 stored as v3."""
+    store.apply([make_state("cus_h", 1, plan="FREE", updated_at=100)])
+    store.apply([make_state("cus_h", 2, plan="PRO", updated_at=300)])
+    store.apply([make_state("cus_h", 3, plan="PRO", payment_state="past_due", updated_at=200)])
+
+
+def test_as_of_rebuilds_the_state_of_that_time(store: Store) -> None:
+    _history(store)
+    now = store.get_account("cus_h")
+    latest = store.get_account_as_of("cus_h", 10**12)
+    assert latest is not None
+    assert latest.account == now
+    at_100 = store.get_account_as_of("cus_h", 150)
+    assert at_100 is not None
+    assert at_100.account == {
+        **make_state("cus_h", 1, plan="FREE", updated_at=100).model_dump(),
+    }
+
+
+def test_as_of_never_shows_a_change_from_after_that_time(store: Store) -> None:
+    # At t=250 the late event (t=200) had happened, but its transition follows one of t=300:
+    # serving v3 would show PRO (from t=300), so the state of v1 is served.
+    _history(store)
+    found = store.get_account_as_of("cus_h", 250)
+    assert found is not None
+    assert found.account is not None
+    assert (found.account["plan"], found.account["version"]) == ("FREE", 1)
+
+
+def test_as_of_before_the_first_transition_and_for_unknown_accounts(store: Store) -> None:
+    _history(store)
+    before = store.get_account_as_of("cus_h", 99)
+    assert before is not None
+    assert before.account is None
+    assert store.get_account_as_of("cus_unknown", 100) is None
+
+
+def test_transitions_pages_and_event_time_window(store: Store) -> None:
+    _history(store)
+    first = store.get_transitions("cus_h", limit=2)
+    assert [t["version"] for t in first or []] == [1, 2]
+    rest = store.get_transitions("cus_h", limit=2, after=2)
+    assert [t["version"] for t in rest or []] == [3]
+    window = store.get_transitions("cus_h", limit=10, since=200, until=300)
+    assert [t["version"] for t in window or []] == [3]  # until excluded, in version order
+    assert store.get_transitions("cus_h", limit=10, since=301) == []
+    assert store.get_transitions("cus_unknown", limit=10) is None

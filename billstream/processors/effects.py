@@ -132,3 +132,11 @@ class ScaLost(Effect):
     """The SCA episode ended unpaid: voided, uncollectible, or subscription ended."""
 
     invoice_id: str
+
+
+@dataclass(frozen=True)
+class EpisodeChanged(Effect):
+    """A dunning or SCA episode opened, changed or closed: its billing.invoice-episodes record
+    (processors/episodes.py)."""
+
+    episode: dict[str, Any]

@@ -66,6 +66,7 @@ class EventProcessor:
     dlq_topic: str
     metrics: ProcessorMetrics
     config: ReducerConfig
+    episodes_topic: str | None = None  # billing.invoice-episodes; None: not published
     states: StateCache = field(default_factory=StateCache)
 
     async def handle(self, record: Record) -> None:
@@ -95,6 +96,9 @@ class EventProcessor:
             self.states.keep(key, applied)
         if applied.output is not None:
             await self.app.producer.produce(self.output_topic, key, applied.output)
+        if self.episodes_topic is not None:
+            for episode_key, episode in applied.episodes:
+                await self.app.producer.produce(self.episodes_topic, episode_key, episode)
         self.metrics.record(applied.effects)
 
     async def _dead_letter(

@@ -18,6 +18,9 @@ DEFAULT_ALLOWED_EVENTS = (
     "customer.subscription.*",
     "invoice.*",
     "customer.*",
+    # Decline codes of invoice payments (before basil these name their invoice).
+    "payment_intent.payment_failed",
+    "charge.failed",
 )
 
 # A bearer token's characters (RFC 6750 b64token, without '='); long enough not to be guessed.

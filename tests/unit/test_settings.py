@@ -30,6 +30,8 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
         "customer.subscription.*",
         "invoice.*",
         "customer.*",
+        "payment_intent.payment_failed",
+        "charge.failed",
     )
     assert settings.billing_default_plan == "FREE"
     assert settings.billing_plan_order == ("FREE", "PRO", "BUSINESS")

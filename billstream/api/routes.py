@@ -19,6 +19,7 @@ from billstream.api.auth import CHALLENGE, Unauthorized
 from billstream.api.metrics import ApiMetrics
 from billstream.api.params import (
     BadParameter,
+    cohort_query,
     list_query,
     optional_timestamp,
     text_value,
@@ -120,10 +121,27 @@ async def get_transitions(request: web.Request) -> web.Response:
     return json_response({"customer_id": customer_id, "items": items, "next": next_page})
 
 
+async def get_funnel(request: web.Request) -> web.Response:
+    kind = request.match_info["kind"]
+    query = cohort_query(kind, request.query)
+    rows = await read(request, request.app[STORE].get_cohorts, query)
+    return json_response(
+        {
+            "kind": kind,
+            "cohort": query.period,
+            "from": query.since,
+            "to": query.until,
+            "breakdown": query.breakdown,
+            "cohorts": rows,
+        }
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/accounts", list_accounts, allow_head=False)
     app.router.add_get("/accounts/{customer_id}", get_account, allow_head=False)
     app.router.add_get("/accounts/{customer_id}/transitions", get_transitions, allow_head=False)
+    app.router.add_get("/funnels/{kind:dunning|sca}", get_funnel, allow_head=False)
 
 
 @web.middleware

@@ -8,6 +8,7 @@ and the invoice's subscription is under `parent.subscription_details`.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from billstream.simulate.catalog import Price
@@ -224,6 +225,21 @@ def checkout_session(
         "status": "complete",
         "subscription": subscription_id,
     }
+
+
+# Declines a simulated failure shows, most common first (Stripe's documented codes).
+DECLINES = ("insufficient_funds", "generic_decline", "do_not_honor", "expired_card", "lost_card")
+
+
+def decline_code(intent_id: str) -> str:
+    """A decline code derived from the id: the stories' random draws stay as they were."""
+    weights = (4, 3, 2, 1, 1)
+    slot = zlib.crc32(intent_id.encode()) % sum(weights)
+    for code, weight in zip(DECLINES, weights, strict=True):
+        if slot < weight:
+            return code
+        slot -= weight
+    raise AssertionError("unreachable")
 
 
 def payment_intent(intent_id: str, *, customer_id: str, amount: int, status: str) -> Json:

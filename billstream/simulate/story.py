@@ -238,7 +238,20 @@ class Story:
             amount=inv.amount,
             status="requires_payment_method",
         )
-        self.emit("charge.failed", {**intent, "id": self.new_id("ch"), "object": "charge"})
+        decline = events.decline_code(intent["id"])
+        # Before basil a failed PaymentIntent and Charge name their invoice (docs/state.md).
+        link = {} if events.is_basil(self.api_version) else {"invoice": inv.id}
+        error = {"type": "card_error", "code": "card_declined", "decline_code": decline}
+        self.emit("payment_intent.payment_failed", {**intent, **link, "last_payment_error": error})
+        charge = {
+            **intent,
+            **link,
+            "id": self.new_id("ch"),
+            "object": "charge",
+            "failure_code": "card_declined",
+            "outcome": {"type": "issuer_declined", "reason": decline},
+        }
+        self.emit("charge.failed", charge)
         self.emit("invoice.payment_failed", self.invoice_object(inv), tag=tag)
 
     def action_required(self, inv: Invoice, tag: str | None = None) -> None:

@@ -65,7 +65,7 @@ class Invoice:
 class Story:
     rng: random.Random
     now: int
-    api_version: str = events.BASIL_API
+    api_version: str = events.NEWEST_API
     customer_id: str = ""
     planned: list[Planned] = field(default_factory=list)
     sub: Sub | None = None

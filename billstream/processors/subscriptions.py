@@ -34,18 +34,18 @@ def read_subscription(
 ) -> tuple[SubscriptionState, bool]:
     """The subscription as this event shows it, and whether its price was in the plan map.
 
-    Every version's shape reads alike (processors/shapes.py). What the object does not show at
-    all, in any version's place — its items (or legacy plan), its period end — is kept from
-    `known`, the record so far: a field missing from the payload is not a field cleared.
+    Every version's shape reads alike (processors/shapes.py). An object that shows no items at
+    all (nor a legacy plan) is a payload that left them out, not a subscription without any:
+    its price and, unless shown on the subscription, its period end are kept from `known`, the
+    record so far. A field missing from the payload is not a field cleared.
     """
     obj = event.obj
     pricing = resolve_pricing(obj, config)
     period_end = subscription_period_end(obj, pricing.item_period_end)
-    if known is not None:
-        if not pricing.shown:
-            pricing = pricing._replace(
-                plan=known.plan, price=known.price, interval=known.interval, known=True
-            )
+    if known is not None and not pricing.shown:
+        pricing = pricing._replace(
+            plan=known.plan, price=known.price, interval=known.interval, known=True
+        )
         if period_end is None:
             period_end = known.current_period_end
     record = SubscriptionState(

@@ -85,7 +85,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
     report = asyncio.run(Sender(options, progress).run(traffic(config), total))
     bar.close()
-    summary = summarize(report, fold(report.outcomes, settings), seed, start)
+    summary = summarize(report, fold(report.outcomes, settings), seed, start, args.api_version)
     print(render(summary))
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")

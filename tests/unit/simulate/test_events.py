@@ -100,7 +100,7 @@ def test_simulator_plan_map_covers_the_catalog() -> None:
 
 
 def test_a_quote_invoice_names_its_quote_per_api_version() -> None:
-    fields = {**INVOICE, "subscription_id": None}
+    fields: InvoiceFields = {**INVOICE, "subscription_id": None}
     new = events.invoice("in_1", api_version=versions.NEWEST, quote_id="qt_1", **fields)
     old = events.invoice("in_1", api_version=events.LEGACY_API, quote_id="qt_1", **fields)
     assert new["parent"] == {

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
 from billstream.processors.declines import from_invoice, record_decline
 from billstream.processors.episodes import note_attempts
-from billstream.processors.parsing import Envelope, opt_id, opt_mapping, req_str
+from billstream.processors.parsing import Envelope, req_str
+from billstream.processors.shapes import invoice_subscription
 from billstream.processors.statuses import is_terminal
 from billstream.tables.state import CustomerState, InvoiceState, evolve
 
@@ -18,15 +16,6 @@ ACTION_REQUIRED = "invoice.payment_action_required"
 PAID = frozenset({"invoice.paid", "invoice.payment_succeeded"})
 LOST = frozenset({"invoice.voided", "invoice.marked_uncollectible"})
 RULE_TYPES = frozenset({FAILED, ACTION_REQUIRED}) | PAID | LOST
-
-
-def invoice_subscription(invoice: Mapping[str, Any]) -> str | None:
-    """`invoice.subscription` (before basil) or `invoice.parent.subscription_details...`."""
-    old_shape = opt_id(invoice, "subscription")
-    if old_shape is not None:
-        return old_shape
-    details = opt_mapping(opt_mapping(invoice, "parent"), "subscription_details")
-    return opt_id(details, "subscription")
 
 
 def apply_invoice_event(

@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from billstream.simulate import events
+from billstream.simulate import events, versions
 from billstream.simulate.catalog import Price
 
 DAY = 86400
@@ -65,7 +65,7 @@ class Invoice:
 class Story:
     rng: random.Random
     now: int
-    api_version: str = events.BASIL_API
+    api_version: str = events.NEWEST_API
     customer_id: str = ""
     planned: list[Planned] = field(default_factory=list)
     sub: Sub | None = None
@@ -240,7 +240,7 @@ class Story:
         )
         decline = events.decline_code(intent["id"])
         # Before basil a failed PaymentIntent and Charge name their invoice (docs/state.md).
-        link = {} if events.is_basil(self.api_version) else {"invoice": inv.id}
+        link = {} if versions.shape(self.api_version).invoice_parent else {"invoice": inv.id}
         error = {"type": "card_error", "code": "card_declined", "decline_code": decline}
         self.emit("payment_intent.payment_failed", {**intent, **link, "last_payment_error": error})
         charge = {

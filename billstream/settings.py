@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     reconcile_cron_lookahead_seconds: int = Field(900, ge=0)
     reconcile_cron_batch_limit: int = Field(200, ge=1, le=10_000)
 
-    # Periodic recovery (`billstream drift-audit`, one per deployment): off unless an interval is set
+    # Periodic recovery (`billstream drift-audit`, one per deployment): off unless given an interval
     drift_audit_interval_seconds: int | None = Field(
         None, ge=1, description="seconds between drift audits; unset: no periodic audit"
     )

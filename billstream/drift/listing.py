@@ -63,8 +63,13 @@ class Listing:
         self._clock = clock
         self._max_age = max_age
         self._memory: list[dict[str, Any]] = []
-        self.position = self._saved() or Position(started=int(clock()))
-        self.resumed = self.position.pages > 0
+        self.position = Position(started=int(clock()))
+        self.resumed = False
+        saved = self._saved()
+        if saved is None:
+            self.restart()  # also removes what a listing too old to resume left
+        else:
+            self.position, self.resumed = saved, True
 
     @property
     def _spool(self) -> Path:

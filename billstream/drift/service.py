@@ -17,6 +17,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import stripe
 from aiohttp import web
@@ -86,10 +87,14 @@ def drift_job(
 
 
 def undelivered_job(
-    settings: Settings, client: stripe.StripeClient, metrics: RecoveryMetrics, interval: float
+    settings: Settings,
+    client: stripe.StripeClient,
+    metrics: RecoveryMetrics,
+    interval: float,
+    checkpoint: Path | None = None,
 ) -> Job:
     async def recover() -> None:
-        published = await recover_undelivered(settings, client)
+        published = await recover_undelivered(settings, client, checkpoint)
         metrics.undelivered_recovered.inc(published)
         metrics.runs.labels("undelivered_recovery", "ok").inc()
         if published:

@@ -26,6 +26,7 @@ import orjson
 import stripe
 
 from billstream import stripe_pages
+from billstream.drift.audit import encode
 from billstream.stripe_pages import Backoff
 
 DEFAULT_DIR = Path("var") / "drift"
@@ -117,7 +118,7 @@ class Listing:
             self._memory.extend(items)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            lines = b"".join(orjson.dumps(item) + b"\n" for item in items)
+            lines = b"".join(encode(item) + b"\n" for item in items)
             with self._spool.open("ab") as spool:
                 spool.write(lines)
                 spool.flush()

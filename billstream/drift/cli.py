@@ -93,6 +93,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             result = asyncio.run(
                 run_audit(settings, client, api_url, listing, args.heal, on_page=bar.update)
             )
+    except (stripe.AuthenticationError, stripe.PermissionError) as error:
+        return _fail(describe_stripe_error(error) + " (check STRIPE_API_KEY)", 2)
     except stripe.StripeError as error:
         return _fail(f"{describe_stripe_error(error)}; rerun to resume ({path})")
     except (SourceError, KafkaError) as error:

@@ -20,26 +20,27 @@ async def test_a_failed_run_is_counted_and_unready_until_one_succeeds(
     aiohttp_client: AiohttpClient,
 ) -> None:
     metrics = RecoveryMetrics.create()
-    second_run = asyncio.Event()
+    started = [asyncio.Event() for _ in range(3)]  # runs 1, 2 and 3 began
+    finish_second = asyncio.Event()
     calls = 0
 
     async def run() -> None:
         nonlocal calls
         calls += 1
+        started[min(calls, 3) - 1].set()
         if calls == 1:
             raise RuntimeError("the api answered 500")
-        await second_run.wait()
+        if calls == 2:
+            await finish_second.wait()
 
     job = Job("drift_audit", 0.01, run)
     client = await aiohttp_client(build_app([job], metrics))
-    while calls < 2:
-        await asyncio.sleep(0.01)
+    await started[1].wait()  # the first run failed, the second is under way
     assert (await client.get("/readyz")).status == 503
     errors = {"job": "drift_audit", "result": "error"}
     assert metrics.registry.get_sample_value("billstream_recovery_runs_total", errors) == 1
-    second_run.set()
-    while not job.healthy:
-        await asyncio.sleep(0.01)
+    finish_second.set()
+    await started[2].wait()  # the second run succeeded
     assert (await client.get("/readyz")).status == 200
     assert (await client.get("/healthz")).status == 200
 

@@ -78,14 +78,14 @@ def _fail(message: str, status: int = 1) -> int:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     api_url = args.api_url or settings.drift_api()
     path = args.checkpoint or listings.default_path(settings.topic(STRIPE_EVENTS))
+    if args.fresh:
+        listings.discard(path)
     try:
         client = make_stripe_client(settings)
         listing = Listing(path)
     except (StripeNotConfigured, ValueError) as error:
         return _fail(str(error), 2)
-    if args.fresh:
-        listing.restart()
-    elif listing.resumed:
+    if listing.resumed:
         listed = listing.position.listed
         print(f"billstream drift: resuming the listing after {listed} subscriptions")
     try:

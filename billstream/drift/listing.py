@@ -51,6 +51,12 @@ def default_path(topic: str) -> Path:
     return DEFAULT_DIR / f"{topic}.json"
 
 
+def discard(path: Path) -> None:
+    """Remove a saved listing (`--fresh`): its position and its objects."""
+    path.with_suffix(".jsonl").unlink(missing_ok=True)
+    path.unlink(missing_ok=True)
+
+
 class Listing:
     """The subscriptions one audit compares, listed page by page and kept until `finish()`."""
 
@@ -87,11 +93,19 @@ class Listing:
             return None
         except orjson.JSONDecodeError as error:
             raise ValueError(
-                f"checkpoint {self.path} is not valid JSON ({error}); delete it"
+                f"checkpoint {self.path} is not valid JSON ({error}); delete it or use --fresh"
             ) from None
-        position = Position(**data)
+        try:
+            position = Position(**data)
+        except TypeError:
+            raise ValueError(
+                f"checkpoint {self.path} is not a drift listing; use --fresh"
+            ) from None
         if self._clock() - position.started > self._max_age:
             return None
+        spooled = self._spool.stat().st_size if self._spool.exists() else 0
+        if spooled < position.spooled:
+            return None  # the objects are gone: list again
         with self._spool.open("ab") as spool:  # drop a page appended after the last save
             spool.truncate(position.spooled)
         return position
@@ -100,8 +114,7 @@ class Listing:
         """Forget what was listed: the next page is the first."""
         self._memory.clear()
         if self.path is not None:
-            self._spool.unlink(missing_ok=True)
-            self.path.unlink(missing_ok=True)
+            discard(self.path)
         self.position = Position(started=int(self._clock()))
         self.resumed = False
 

@@ -44,6 +44,11 @@ def test_an_unreachable_api_keeps_the_listing_for_the_rerun(
     assert cli.run(settings, drift(*args_of(args), "--fresh")) == 1
     assert "resuming" not in capsys.readouterr().out
 
+    checkpoint.write_text("{}")  # not a listing: one line, and --fresh gets past it
+    assert cli.run(settings, args) == 2
+    assert "use --fresh" in capsys.readouterr().err
+    assert cli.run(settings, drift(*args_of(args), "--fresh")) == 1
+
 
 def test_a_rejected_key_says_so_and_exits_2(
     make_settings: SettingsFactory,

@@ -93,3 +93,19 @@ def test_a_listing_older_than_a_day_is_not_resumed(tmp_path: Path) -> None:
     assert not stale.resumed
     assert stale.position.started == 1_000 + MAX_RESUME_SECONDS + 1
     assert list(stale.subscriptions()) == []
+
+
+def test_a_checkpoint_whose_objects_are_gone_is_not_resumed(tmp_path: Path) -> None:
+    path = tmp_path / "drift.json"
+    Listing(path).add_page(objects(2), has_more=True)
+    path.with_suffix(".jsonl").unlink()
+    again = Listing(path)
+    assert not again.resumed
+    assert list(again.subscriptions()) == []
+
+
+def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "drift.json"
+    path.write_text('{"topic": "stripe.events"}')
+    with pytest.raises(ValueError, match="not a drift listing"):
+        Listing(path)

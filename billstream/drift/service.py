@@ -50,7 +50,7 @@ def _describe(error: Exception) -> str:
 
 
 async def repeat(job: Job, metrics: RecoveryMetrics) -> None:
-    """Run `job` now and then every interval; a failed run is logged, counted and retried."""
+    """Run `job` now, then `interval` seconds after each run; a failure is logged and counted."""
     while True:
         try:
             await job.run()

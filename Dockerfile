@@ -18,10 +18,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     INGEST_HOST=0.0.0.0 \
     WORKER_WEB_HOST=0.0.0.0 \
-    API_HOST=0.0.0.0
+    API_HOST=0.0.0.0 \
+    DRIFT_AUDIT_HOST=0.0.0.0
 RUN groupadd --system --gid 10001 billstream \
  && useradd --system --uid 10001 --gid billstream --home-dir /app --shell /usr/sbin/nologin billstream \
- && mkdir -p /app/var/worker /app/var/api \
+ && mkdir -p /app/var/worker /app/var/api /app/var/backfill \
  && chown -R billstream:billstream /app
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app

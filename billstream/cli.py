@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("billstream.verify.cli", "compare rebuilt state with what is served"),
     "simulate": ("billstream.simulate.cli", "send realistic signed webhook traffic to ingest"),
     "drift": ("billstream.drift.cli", "compare served state with Stripe's; --heal repairs it"),
+    "drift-audit": (
+        "billstream.drift.service",
+        "periodic drift audit/heal and undelivered-event recovery (one per deployment)",
+    ),
     "dlq": ("billstream.redrive.cli", "list dead letters, or replay them to stripe.events"),
 }
 

@@ -17,13 +17,25 @@ from dataclasses import dataclass
 from billstream.settings import Settings
 
 SERVICES = ("ingest", "worker", "api")
+# Runs only when asked, or when DRIFT_AUDIT_INTERVAL_SECONDS / UNDELIVERED_RECOVERY_INTERVAL_SECONDS
+# is set (it needs STRIPE_API_KEY): off by default, as in production.
+OPTIONAL = ("drift-audit",)
 STOP_GRACE_SECONDS = 15.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--only", nargs="+", choices=SERVICES, default=list(SERVICES), help="services to run"
+        "--only",
+        nargs="+",
+        choices=SERVICES + OPTIONAL,
+        default=None,
+        help="services to run (default: ingest, worker, api; drift-audit too when configured)",
     )
+
+
+def default_services(settings: Settings) -> list[str]:
+    """What `make dev` runs: the pipeline, plus the periodic recovery when it is configured."""
+    return [*SERVICES, *(OPTIONAL if settings.periodic_recovery() else ())]
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,7 @@ async def supervise(settings: Settings, services: list[str]) -> int:
         )
         for name in services
     }
-    print_banner(settings, generated)
+    print_banner(settings, generated, services)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,7 +98,11 @@ async def stop_children(children: dict[str, asyncio.subprocess.Process]) -> None
             await proc.wait()
 
 
-def print_banner(settings: Settings, generated: Generated) -> None:
+def print_banner(settings: Settings, generated: Generated, services: list[str]) -> None:
+    audit = ""
+    if "drift-audit" in services:
+        host, port = settings.drift_audit_host, settings.drift_audit_port
+        audit = f"  drift-audit http://{host}:{port}/metrics\n"
     secret = generated.signing_secret or "(from STRIPE_WEBHOOK_SECRETS)"
     token = generated.api_token or "(from API_TOKENS)"
     if settings.api_auth == "none":
@@ -99,10 +115,11 @@ def print_banner(settings: Settings, generated: Generated) -> None:
         f"  api       http://{settings.api_host}:{settings.api_port}/accounts\n"
         f"  api token {token}  (Authorization: Bearer <token>)\n"
         f"  kafka     {settings.kafka_bootstrap_servers}\n"
+        f"{audit}"
         "Ctrl-C stops everything.\n",
         flush=True,
     )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    return asyncio.run(supervise(settings, list(args.only)))
+    return asyncio.run(supervise(settings, list(args.only or default_services(settings))))

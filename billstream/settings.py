@@ -105,13 +105,27 @@ class Settings(BaseSettings):
     reconcile_cron_lookahead_seconds: int = Field(900, ge=0)
     reconcile_cron_batch_limit: int = Field(200, ge=1, le=10_000)
 
+    # Periodic recovery (`billstream drift-audit`, one per deployment): off unless given an interval
+    drift_audit_interval_seconds: int | None = Field(
+        None, ge=1, description="seconds between drift audits; unset: no periodic audit"
+    )
+    drift_heal: bool = Field(False, description="the periodic audit publishes what drifts")
+    drift_api_url: str | None = Field(
+        None, min_length=1, description="the api audits compare with (http://API_HOST:API_PORT)"
+    )
+    undelivered_recovery_interval_seconds: int | None = Field(
+        None, ge=1, description="seconds between `backfill --undelivered` runs; unset: none"
+    )
+
     # HTTP ports and bind addresses (loopback by default: a laptop never serves its network)
     ingest_port: int = Field(8000, ge=0, le=65535)
     worker_web_port: int = Field(6066, ge=0, le=65535)
     api_port: int = Field(8080, ge=0, le=65535)
+    drift_audit_port: int = Field(6068, ge=0, le=65535)
     ingest_host: str = Field("127.0.0.1", min_length=1)
     worker_web_host: str = Field("127.0.0.1", min_length=1)
     api_host: str = Field("127.0.0.1", min_length=1)
+    drift_audit_host: str = Field("127.0.0.1", min_length=1)
 
     # Read API authentication
     api_tokens: CsvSecrets = ()
@@ -231,6 +245,15 @@ class Settings(BaseSettings):
 
     def api_token_values(self) -> tuple[str, ...]:
         return tuple(token.get_secret_value() for token in self.api_tokens)
+
+    def drift_api(self) -> str:
+        """The api the drift audit reads served accounts from."""
+        return self.drift_api_url or f"http://{self.api_host}:{self.api_port}"
+
+    def periodic_recovery(self) -> bool:
+        """Whether `billstream drift-audit` has anything to do."""
+        intervals = (self.drift_audit_interval_seconds, self.undelivered_recovery_interval_seconds)
+        return any(interval is not None for interval in intervals)
 
 
 def describe_error(error: ValidationError) -> str:

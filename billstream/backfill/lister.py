@@ -1,20 +1,22 @@
 """Listing Stripe's Events API page by page (newest first, as Stripe returns it), with 429 backoff.
 
-Pages are fetched one by one rather than with `auto_paging_iter` so a rate-limited page is
-retried on its own after a pause, without restarting the walk.
+Pages are fetched one by one (billstream.stripe_pages) so a rate-limited page is retried on its
+own after a pause, without restarting the walk.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import stripe
 
+from billstream import stripe_pages
 from billstream.allowlist import EventAllowlist
+from billstream.stripe_pages import Backoff
+
+__all__ = ["Backoff", "events_newest_first", "fetch_page", "narrow_patterns", "server_filter"]
 
 # Stripe accepts up to 20 exact types in `types`; anything else is filtered here.
 MAX_SERVER_TYPES = 20
@@ -50,33 +52,14 @@ def server_filter(patterns: tuple[str, ...]) -> dict[str, Any]:
     return {}
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential pause with jitter for 429s: Stripe's rate limit is per second."""
-
-    attempts: int = 8
-    base: float = 0.5
-    cap: float = 30.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.cap, self.base * 2**attempt) * (0.5 + random.random() / 2))  # noqa: S311
-
-
 def fetch_page(
     client: stripe.StripeClient,
     params: dict[str, Any],
     backoff: Backoff,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Any:
-    """One Events API page; rate-limited requests are retried after a pause."""
-    for attempt in range(backoff.attempts):
-        try:
-            return client.v1.events.list(params)  # type: ignore[arg-type]
-        except stripe.RateLimitError:
-            if attempt == backoff.attempts - 1:
-                raise
-            sleep(backoff.delay(attempt))
-    raise AssertionError("unreachable")
+    """One Events API page, through the shared page fetch (rate limit, 429 backoff)."""
+    return stripe_pages.fetch_page(client.v1.events.list, params, backoff, sleep)  # type: ignore[arg-type]
 
 
 def events_newest_first(

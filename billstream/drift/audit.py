@@ -11,6 +11,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -31,13 +32,25 @@ class Difference:
     served: Any  # what billstream serves (None: the customer is not served at all)
 
 
+def _plain(value: object) -> object:
+    # stripe-python turns Stripe's decimal strings (`unit_amount_decimal`) into Decimal.
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+def encode(obj: Mapping[str, Any], sort_keys: bool = False) -> bytes:
+    """JSON of a listed Stripe object, its decimals as the strings Stripe sent."""
+    return orjson.dumps(obj, default=_plain, option=orjson.OPT_SORT_KEYS if sort_keys else 0)
+
+
 def drift_event(subscription: Mapping[str, Any], now: int) -> dict[str, Any]:
     """The subscription as an event of `now`, with an id derived from the object itself.
 
     The same object yields the same id, so healing twice is a duplicate; `created` is the time of
     the snapshot, newer than any event that led to it, so the reducer applies it.
     """
-    digest = hashlib.sha256(orjson.dumps(subscription, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    digest = hashlib.sha256(encode(subscription, sort_keys=True)).hexdigest()
     return {
         "id": f"evt_drift_{digest[:24]}",
         "object": "event",

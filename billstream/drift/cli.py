@@ -1,10 +1,11 @@
 """`billstream drift [--heal]`: how far the served state is from Stripe's, and the repair.
 
-Lists every subscription (`status=all`, paged, 429s backed off), folds them into the accounts
-billstream would serve, compares with what the api serves, and prints the differences by field.
-`--heal` publishes each drifting customer's subscriptions to `stripe.events` as synthetic
-events (`source: drift`, ids derived from the objects), so the reducer repairs the state like
-any event; audit again once the worker has folded them and it finds nothing.
+Lists every subscription (`status=all`, paged, 429s backed off, resumable from
+`var/drift/<topic>.json`), folds them into the accounts billstream would serve, compares with
+what the api serves, and prints the differences by field. `--heal` publishes each drifting
+customer's subscriptions to `stripe.events` as synthetic events (`source: drift`, ids derived
+from the objects), so the reducer repairs the state like any event; audit again once the worker
+has folded them and it finds nothing. The periodic audit is `billstream drift-audit`.
 """
 
 from __future__ import annotations
@@ -12,128 +13,50 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import stripe
 from aiokafka.errors import KafkaError
+from prometheus_client import generate_latest
+from tqdm import tqdm
 
-from billstream.backfill.lister import Backoff
-from billstream.backfill.publisher import Publisher, encode_event
-from billstream.drift.audit import (
-    Difference,
-    by_field,
-    differences,
-    drift_event,
-    expected_accounts,
-)
-from billstream.processors.config import ReducerConfig
-from billstream.routing import routing_key
+from billstream.drift import listing as listings
+from billstream.drift.audit import by_field
+from billstream.drift.auditor import Audit, run_audit
+from billstream.drift.listing import Listing
+from billstream.drift.metrics import RecoveryMetrics
 from billstream.settings import Settings
 from billstream.stripe_client import StripeNotConfigured, describe_stripe_error, make_stripe_client
-from billstream.topics import ensure_topics
-from billstream.verify.readers import SourceError, api_accounts
+from billstream.topics import STRIPE_EVENTS
+from billstream.verify.readers import SourceError
 
-SOURCE = "drift"
 SHOWN = 20  # differences printed in full
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--api-url", default=None, help="the api (default http://API_HOST:API_PORT)"
-    )
+    parser.add_argument("--api-url", default=None, help="the api (default DRIFT_API_URL)")
     parser.add_argument(
         "--heal", action="store_true", help="publish Stripe's objects of drifting customers"
     )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="resume file of the listing (default var/drift/<topic>.json)",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="ignore the checkpoint and list everything again"
+    )
+    parser.add_argument(
+        "--metrics", action="store_true", help="print the audit's metrics (Prometheus text)"
+    )
 
 
-def subscriptions(
-    client: stripe.StripeClient,
-    backoff: Backoff | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[dict[str, Any]]:
-    """Every subscription, any status, as plain dicts (Stripe's default API shapes)."""
-    params: dict[str, Any] = {"status": "all", "limit": 100}
-    backoff = backoff or Backoff()
-    while True:
-        for attempt in range(backoff.attempts):
-            try:
-                page = client.v1.subscriptions.list(params)  # type: ignore[arg-type]
-                break
-            except stripe.RateLimitError:
-                if attempt == backoff.attempts - 1:
-                    raise
-                sleep(backoff.delay(attempt))
-        items = [item.to_dict() for item in page.data]
-        yield from items
-        if not page.has_more or not items:
-            return
-        params["starting_after"] = items[-1]["id"]
-
-
-async def _heal(settings: Settings, events: list[dict[str, Any]]) -> None:
-    await ensure_topics(settings)
-    publisher = Publisher(settings, source=SOURCE)
-    await publisher.start()
-    try:
-        await publisher.publish([encode_event(event) for event in events])
-    finally:
-        await publisher.stop()
-
-
-@dataclass
-class Audit:
-    """One audit: what was compared, what differs, and (with heal) what was published."""
-
-    subscriptions: int
-    customers: int
-    found: list[Difference]
-    seconds: float
-    healed_events: int = 0
-
-    @property
-    def drifting(self) -> list[str]:
-        return sorted({difference.customer_id for difference in self.found})
-
-
-def audit(
-    settings: Settings, client: stripe.StripeClient, api_url: str, heal: bool = False
-) -> Audit:
-    """Compare; with `heal`, publish the drifting customers' subscriptions as events."""
-    started = time.monotonic()
-    tokens = settings.api_token_values()
-    now = int(time.time())
-    events = [drift_event(sub, now) for sub in subscriptions(client)]
-    expected = expected_accounts(events, ReducerConfig.from_settings(settings))
-    served = asyncio.run(api_accounts(api_url, tokens[0] if tokens else None))
-    found = differences(expected, served)
-    result = Audit(len(events), len(expected), found, time.monotonic() - started)
-    drifting = set(result.drifting)
-    if heal and drifting:
-        repairs = [event for event in events if routing_key(event) in drifting]
-        asyncio.run(_heal(settings, repairs))
-        result.healed_events = len(repairs)
-    return result
-
-
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    api_url = args.api_url or f"http://{settings.api_host}:{settings.api_port}"
-    try:
-        result = audit(settings, make_stripe_client(settings), api_url, heal=args.heal)
-    except StripeNotConfigured as error:
-        print(f"billstream drift: {error}", file=sys.stderr)
-        return 2
-    except stripe.StripeError as error:
-        print(f"billstream drift: {describe_stripe_error(error)}", file=sys.stderr)
-        return 1
-    except (SourceError, KafkaError) as error:
-        print(f"billstream drift: {error}", file=sys.stderr)
-        return 1
+def report(result: Audit) -> None:
+    resumed = " (listing resumed)" if result.resumed else ""
     print(
         f"billstream drift: {result.customers} customers checked against {result.subscriptions} "
-        f"Stripe subscriptions in {result.seconds:.1f} s; {len(result.drifting)} drift"
+        f"Stripe subscriptions in {result.seconds:.1f} s{resumed}; {len(result.drifting)} drift"
     )
     for field, count in sorted(by_field(result.found).items()):
         print(f"  {field}: {count}")
@@ -145,4 +68,42 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if result.healed_events:
         healed = len(result.drifting)
         print(f"billstream drift: healed {healed} customers ({result.healed_events} events)")
+
+
+def _fail(message: str, status: int = 1) -> int:
+    print(f"billstream drift: {message}", file=sys.stderr)
+    return status
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    api_url = args.api_url or settings.drift_api()
+    path = args.checkpoint or listings.default_path(settings.topic(STRIPE_EVENTS))
+    if args.fresh:
+        listings.discard(path)
+    try:
+        client = make_stripe_client(settings)
+        listing = Listing(path)
+    except (StripeNotConfigured, ValueError) as error:
+        return _fail(str(error), 2)
+    if listing.resumed:
+        listed = listing.position.listed
+        print(f"billstream drift: resuming the listing after {listed} subscriptions")
+    try:
+        with tqdm(desc="listing", unit="subscription", disable=None) as bar:
+            result = asyncio.run(
+                run_audit(settings, client, api_url, listing, args.heal, on_page=bar.update)
+            )
+    except (stripe.AuthenticationError, stripe.PermissionError) as error:
+        return _fail(describe_stripe_error(error) + " (check STRIPE_API_KEY)", 2)
+    except stripe.StripeError as error:
+        return _fail(f"{describe_stripe_error(error)}; rerun to resume ({path})")
+    except (SourceError, KafkaError) as error:
+        return _fail(f"{error}; rerun to resume ({path})")
+    except KeyboardInterrupt:
+        return _fail(f"interrupted; rerun the same command to resume ({path})", 130)
+    report(result)
+    if args.metrics:
+        metrics = RecoveryMetrics.create()
+        metrics.observe_audit(result)
+        sys.stdout.write(generate_latest(metrics.registry).decode())
     return 0

@@ -99,6 +99,7 @@ class LiveStack:
     prometheus_port: int = field(default_factory=free_port)
     children: dict[str, Child] = field(default_factory=dict)
     with_prometheus: bool = True
+    services: tuple[str, ...] = SERVICES  # + "drift-audit" where a test configures it
 
     @property
     def api_headers(self) -> dict[str, str]:
@@ -114,12 +115,13 @@ class LiveStack:
             "ingest": self.settings.ingest_port,
             "worker": self.settings.worker_web_port,
             "api": self.settings.api_port,
+            "drift-audit": self.settings.drift_audit_port,
         }
         return ports[service]
 
     async def start(self) -> None:
         env = service_env(self.settings)
-        for name in SERVICES:
+        for name in self.services:
             argv = [sys.executable, "-m", "billstream.cli", name]
             self.children[name] = Child(name, argv, self.workdir / f"{name}.log", env)
         if self.with_prometheus:
@@ -142,7 +144,7 @@ class LiveStack:
                     "job_name": name,
                     "static_configs": [{"targets": [f"127.0.0.1:{self.port(name)}"]}],
                 }
-                for name in SERVICES
+                for name in self.services
             ],
         }
         path = self.workdir / "prometheus.yml"

@@ -1,4 +1,5 @@
-"""INGEST_HOST, WORKER_WEB_HOST, API_HOST: each service listens on the address it is told, only.
+"""INGEST_HOST, WORKER_WEB_HOST, API_HOST, DRIFT_AUDIT_HOST: each service listens on the address
+it is told, only.
 
 127.0.0.2 is loopback too on Linux, so "told 127.0.0.2" and "not on 127.0.0.1" are both
 checkable without leaving the machine.
@@ -25,6 +26,7 @@ FIELDS = {
     "ingest": ("ingest_host", "ingest_port"),
     "worker": ("worker_web_host", "worker_web_port"),
     "api": ("api_host", "api_port"),
+    "drift-audit": ("drift_audit_host", "drift_audit_port"),
 }
 START_TIMEOUT = 90.0
 
@@ -74,6 +76,7 @@ async def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> No
         ("ingest", "127.0.0.2", "127.0.0.1"),
         ("worker", "127.0.0.2", "127.0.0.1"),
         ("api", "127.0.0.2", "127.0.0.1"),
+        ("drift-audit", "127.0.0.2", "127.0.0.1"),
         ("ingest", None, "127.0.0.2"),  # the default: loopback 127.0.0.1 only
     ],
 )
@@ -90,6 +93,12 @@ async def test_a_service_binds_only_where_it_is_told(
     overrides: dict[str, object] = {port_field: port}
     if told is not None:
         overrides[host_field] = told
+    if service == "drift-audit":  # something to do; its Stripe calls fail fast (nobody listens)
+        overrides.update(
+            stripe_api_key="sk_test_bind",
+            stripe_api_base=f"http://127.0.0.1:{free_port()}",
+            undelivered_recovery_interval_seconds=3600,
+        )
     settings = make_settings(
         kafka_bootstrap_servers=kafka_bootstrap,
         database_url=f"sqlite:///{tmp_path / 'api.db'}",

@@ -20,7 +20,7 @@ import pytest
 
 from billstream.simulate.catalog import SIMULATOR_PLAN_MAP
 from billstream.topics import ensure_topics
-from tests.integration.live_stack import LiveStack, eventually, get_json
+from tests.integration.live_stack import SERVICES, LiveStack, eventually, get_json
 from tests.support.children import free_port
 from tests.support.dashboards import Query, queries
 from tests.support.settings import SettingsFactory
@@ -32,7 +32,7 @@ SYNTHETIC = {"up"}  # series Prometheus makes itself, not exported by a target
 
 @pytest.fixture
 async def stack(
-    kafka_bootstrap: str, make_settings: SettingsFactory, tmp_path: Path
+    kafka_bootstrap: str, make_settings: SettingsFactory, tmp_path: Path, stripe_mock: str
 ) -> AsyncIterator[LiveStack]:
     settings = make_settings(
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -42,9 +42,16 @@ async def stack(
         ingest_port=free_port(),
         worker_web_port=free_port(),
         api_port=free_port(),
+        # drift-audit against stripe-mock (its one fixture subscription; its fixture event is
+        # outside the allowlist, so nothing is published): its panels must return data too.
+        drift_audit_port=free_port(),
+        stripe_api_key="sk_test_dashboards",
+        stripe_api_base=stripe_mock,
+        drift_audit_interval_seconds=2,
+        undelivered_recovery_interval_seconds=2,
     )
     await ensure_topics(settings)
-    live = LiveStack(settings, tmp_path)
+    live = LiveStack(settings, tmp_path, services=(*SERVICES, "drift-audit"))
     try:
         await live.start()
         yield live
@@ -120,7 +127,7 @@ async def test_every_panel_returns_data_from_a_simulated_stack(stack: LiveStack)
     # LOG_FORMAT=json: every line of every service is a JSON record; none carries a payload
     # (simulated customers' e-mails, event bodies) or the signing secret.
     secret = stack.settings.webhook_secret_values()[0]
-    for name in ("ingest", "worker", "api"):
+    for name in stack.services:
         lines = stack.log_lines(name)
         assert lines, name
         for line in lines:

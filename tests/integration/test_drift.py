@@ -1,10 +1,14 @@
-"""Drift audit and heal on the real pipeline, with Stripe's API answered through stripe-mock.
+"""Drift audit and heal, one-off and periodic, and periodic undelivered recovery, on the real
+pipeline, with Stripe's API answered through stripe-mock.
 
 Stripe (stripe-mock validates every request; the listed subscriptions are this test's) says
 cus_a has an active PRO subscription billstream never heard of, cus_b's subscription was
-canceled though billstream serves it active, and cus_c agrees. The audit finds exactly the
-first two, by field; the heal publishes their objects to stripe.events (source: drift), the
-worker folds them, and the audit finds nothing; a second heal is a duplicate.
+canceled though billstream serves it active, and cus_c agrees. The one-off audit finds exactly
+the first two, by field. Then the periodic service (`billstream drift-audit`'s app, in process
+so its Stripe client answers from this test) runs every half second with DRIFT_HEAL: it heals
+the two, the worker folds the objects, and a later cycle finds nothing; its /metrics say so.
+Its undelivered recovery publishes the one event Stripe lists as not delivered (cus_d's
+subscription) once, and the worker serves it. A last one-off heal sends nothing.
 """
 
 from __future__ import annotations
@@ -14,41 +18,34 @@ import json
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import orjson
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
-from billstream.drift.cli import Audit, audit
+from billstream.drift.audit import FIELDS
+from billstream.drift.auditor import Audit, run_audit
+from billstream.drift.listing import Listing
+from billstream.drift.metrics import RecoveryMetrics
+from billstream.drift.service import build_app, drift_job, undelivered_job
+from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
 from billstream.topics import STRIPE_EVENTS
-from tests.integration.live_stack import LiveStack
+from tests.integration.live_stack import LiveStack, eventually, get_json
 from tests.support import factories as f
-from tests.support.children import free_port
+from tests.support.children import bearer, free_port
 from tests.support.settings import SettingsFactory
-from tests.support.stripe_api import RecordingClient, client_for
+from tests.support.stripe_api import (
+    PagedEvents,
+    PagedSubscriptions,
+    RecordingClient,
+    Rewrites,
+    client_for,
+)
 from tests.support.worker_process import read_all
 
-
-class Subscriptions:
-    """Answers GET /v1/subscriptions with these objects, paged by `limit`/`starting_after`."""
-
-    def __init__(self, objects: list[dict[str, Any]]) -> None:
-        self.objects = objects
-
-    def __call__(self, method: str, url: str, body: bytes, status: int) -> tuple[bytes, int]:
-        if method != "get" or urlsplit(url).path != "/v1/subscriptions" or status != 200:
-            return body, status
-        query = parse_qs(urlsplit(url).query)
-        assert query["status"] == ["all"]
-        rows = self.objects
-        if "starting_after" in query:
-            ids = [o["id"] for o in rows]
-            rows = rows[ids.index(query["starting_after"][0]) + 1 :]
-        limit = int(query["limit"][0])
-        page: dict[str, Any] = {"object": "list", "url": "/v1/subscriptions", "data": rows[:limit]}
-        page["has_more"] = len(rows) > limit
-        return orjson.dumps(page), 200
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 async def post(stack: LiveStack, event: dict[str, Any]) -> int:
@@ -62,7 +59,31 @@ async def post(stack: LiveStack, event: dict[str, Any]) -> int:
         return r.status
 
 
-async def test_detect_heal_clean(
+async def scrape(port: int) -> Samples:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        text = await response.text()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def runs(samples: Samples, job: str, result: str = "ok") -> float:
+    return samples[("billstream_recovery_runs_total", (("job", job), ("result", result)))]
+
+
+def sub(customer: str, status: str, price: dict[str, Any]) -> dict[str, Any]:
+    return f.subscription(
+        sub_id=f"sub_{customer}", customer=customer, status=status, prices=[price],
+        created=1_767_225_600,
+    )  # fmt: skip
+
+
+async def test_detect_heal_clean_once_and_periodically(
     make_settings: SettingsFactory,
     kafka_bootstrap: str,
     stripe_mock: str,
@@ -80,19 +101,21 @@ async def test_detect_heal_clean(
         database_url=f"sqlite:///{tmp_path}/read-model.db",
         worker_data_dir=str(tmp_path / "worker"),
     )
-    a, b, c = (f"cus_{name}_{unique_id}" for name in "abc")
-
-    def sub(customer: str, status: str, price: dict[str, Any]) -> dict[str, Any]:
-        return f.subscription(
-            sub_id=f"sub_{customer}", customer=customer, status=status, prices=[price],
-            created=1_767_225_600,
-        )  # fmt: skip
-
+    a, b, c, d = (f"cus_{name}_{unique_id}" for name in "abcd")
     stripe_says = [
         sub(a, "active", f.pro_monthly()),
         sub(b, "canceled", f.pro_monthly()),
         sub(c, "active", f.business_monthly()),
     ]
+    never_delivered = f.event(
+        "customer.subscription.created", sub(d, "active", f.pro_monthly()),
+        created=int(time.time()) - 3600,
+    )  # fmt: skip
+    transport = RecordingClient(
+        rewrite=Rewrites(PagedSubscriptions(stripe_says), PagedEvents([never_delivered]))
+    )
+    client = client_for(settings, transport)
+    api = f"http://127.0.0.1:{settings.api_port}"
     stack = LiveStack(settings, tmp_path, with_prometheus=False)
     await stack.start()
     try:
@@ -103,11 +126,9 @@ async def test_detect_heal_clean(
                 created=1_767_225_601,
             )
             assert await post(stack, event) == 200
-        client = client_for(settings, RecordingClient(rewrite=Subscriptions(stripe_says)))
-        api = f"http://127.0.0.1:{settings.api_port}"
 
         async def audited(heal: bool = False) -> Audit:
-            return await asyncio.to_thread(audit, settings, client, api, heal)
+            return await run_audit(settings, client, api, Listing(), heal)
 
         deadline = time.monotonic() + 60
         while len((found := await audited()).drifting) != 2:  # until b and c are served
@@ -119,17 +140,61 @@ async def test_detect_heal_clean(
         assert fields[(b, "plan")] == ("FREE", "PRO")
         assert fields[(a, "plan")] == ("PRO", None)  # not served at all
 
-        healed = await audited(heal=True)
-        assert healed.healed_events == 2
-        while (again := await audited()).found:
-            assert time.monotonic() < deadline + 60, again.found
-            await asyncio.sleep(0.5)
-        repeat = await audited(heal=True)  # nothing drifts: nothing published
-        assert repeat.healed_events == 0
+        samples = await periodic(settings.model_copy(update={"drift_heal": True}), client, tmp_path)
+        assert samples[("billstream_undelivered_recovered_total", ())] == 1  # once, not per run
+        undelivered = [s for s in transport.sent if s.path == "/v1/events"]
+        assert all(s.query["delivery_success"] == ["false"] for s in undelivered)
+        account = await get_json(f"{api}/accounts/{d}", bearer(settings))
+        assert (account["plan"], account["subscription_status"]) == ("PRO", "active")
 
+        repeat = await audited(heal=True)  # nothing drifts: nothing published
+        assert (repeat.found, repeat.healed_events) == ([], 0)
         records = await read_all(kafka_bootstrap, settings.topic(STRIPE_EVENTS))
         drift = [r for r in records if dict(r.headers).get("source") == b"drift"]
-        assert len(drift) == 2
-        assert all(orjson.loads(r.value)["id"].startswith("evt_drift_") for r in drift)
+        ids = {orjson.loads(r.value)["id"] for r in drift}
+        assert len(ids) == 2  # a cycle before the worker folded a heal repeats its ids
+        assert all(event_id.startswith("evt_drift_") for event_id in ids)
     finally:
         stack.stop()
+
+
+async def periodic(settings: Settings, client: Any, tmp_path: Path) -> Samples:
+    """Run the drift-audit app until a cycle after a heal finds no drift; its last metrics."""
+    metrics = RecoveryMetrics.create()
+    jobs = [
+        drift_job(settings, client, metrics, interval=0.5),
+        undelivered_job(settings, client, metrics, 0.5, tmp_path / "undelivered.json"),
+    ]
+    runner = web.AppRunner(build_app(jobs, metrics))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        samples: Samples = {}
+
+        async def clean_after_heal() -> bool:
+            nonlocal samples
+            samples = await scrape(port)
+            audits, recoveries = runs(samples, "drift_audit"), runs(samples, "undelivered_recovery")
+            drifting = sum(samples[("billstream_drift_accounts", (("field", n),))] for n in FIELDS)
+            return audits >= 2 and recoveries >= 2 and drifting == 0
+
+        await eventually(clean_after_heal, "a periodic audit finding no drift", timeout=60)
+        audits = runs(samples, "drift_audit")
+        assert samples[("billstream_drift_checked_total", ())] == 3 * audits  # a, b, c each time
+        assert samples[("billstream_drift_healed_events_total", ())] >= 2  # the first cycle healed
+        assert samples[("billstream_drift_last_success_timestamp_seconds", ())] > 0
+        assert samples[("billstream_drift_audit_duration_seconds", ())] > 0
+        assert (
+            runs(samples, "drift_audit", "error")
+            == runs(samples, "undelivered_recovery", "error")
+            == 0
+        )
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/readyz") as ready,
+        ):
+            assert ready.status == 200
+        return samples
+    finally:
+        await runner.cleanup()

@@ -109,3 +109,43 @@ class PagedEvents:
         page: dict[str, Any] = {"object": "list", "url": "/v1/events", "data": rows[:limit]}
         page["has_more"] = len(rows) > limit
         return orjson.dumps(page), 200
+
+
+class PagedSubscriptions:
+    """`GET /v1/subscriptions?status=all` answered with these objects, paged by `limit` and
+    `starting_after`; `rate_limited_at` answers that page (0-based, once) with a 429."""
+
+    def __init__(self, objects: list[dict[str, Any]], rate_limited_at: int | None = None) -> None:
+        self.objects = objects
+        self.rate_limited_at = rate_limited_at
+        self.pages = 0  # pages answered with subscriptions
+
+    def __call__(self, method: str, url: str, body: bytes, status: int) -> tuple[bytes, int]:
+        if method != "get" or urlsplit(url).path != "/v1/subscriptions" or status != 200:
+            return body, status
+        if self.rate_limited_at == self.pages:
+            self.rate_limited_at = None
+            return RATE_LIMITED, 429
+        query = parse_qs(urlsplit(url).query)
+        assert query["status"] == ["all"]
+        rows = self.objects
+        if "starting_after" in query:
+            ids = [o["id"] for o in rows]
+            rows = rows[ids.index(query["starting_after"][0]) + 1 :]
+        limit = int(query["limit"][0])
+        page: dict[str, Any] = {"object": "list", "url": "/v1/subscriptions", "data": rows[:limit]}
+        page["has_more"] = len(rows) > limit
+        self.pages += 1
+        return orjson.dumps(page), 200
+
+
+class Rewrites:
+    """Several rewrites in turn (each leaves the answers it does not handle unchanged)."""
+
+    def __init__(self, *rewrites: Rewrite) -> None:
+        self.rewrites = rewrites
+
+    def __call__(self, method: str, url: str, body: bytes, status: int) -> tuple[bytes, int]:
+        for rewrite in self.rewrites:
+            body, status = rewrite(method, url, body, status)
+        return body, status

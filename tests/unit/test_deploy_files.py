@@ -23,8 +23,23 @@ from billstream.settings import Settings
 from billstream.web import add_probe_routes
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"kafka", "kafka-init", "ingest", "worker", "api", "postgres", "prometheus", "grafana"}
-BILLSTREAM_PORTS = {"ingest": "INGEST_PORT", "worker": "WORKER_WEB_PORT", "api": "API_PORT"}
+SERVICES = {
+    "kafka",
+    "kafka-init",
+    "ingest",
+    "worker",
+    "api",
+    "postgres",
+    "drift-audit",
+    "prometheus",
+    "grafana",
+}
+BILLSTREAM_PORTS = {
+    "ingest": "INGEST_PORT",
+    "worker": "WORKER_WEB_PORT",
+    "api": "API_PORT",
+    "drift-audit": "DRIFT_AUDIT_PORT",
+}
 SETTINGS_NAMES = {name.upper() for name in Settings.model_fields}
 INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)")
 # The one knob of the stack that is not a billstream setting: the read model's database password.
@@ -48,7 +63,28 @@ def billstream_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_every_service_is_there(compose: dict[str, Any]) -> None:
     assert set(compose["services"]) == SERVICES
-    assert set(billstream_services(compose)) == {"kafka-init", "ingest", "worker", "api"}
+    assert set(billstream_services(compose)) == {
+        "kafka-init",
+        "ingest",
+        "worker",
+        "api",
+        "drift-audit",
+    }
+
+
+def test_the_periodic_recovery_runs_only_when_asked_for(compose: dict[str, Any]) -> None:
+    """One per deployment, off by default (a profile), reading the api by its service name."""
+    audit = compose["services"]["drift-audit"]
+    assert audit["profiles"] == ["drift-audit"]
+    assert not any("profiles" in s for n, s in compose["services"].items() if n != "drift-audit")
+    assert "replicas" not in audit.get("deploy", {})
+    env = audit["environment"]
+    assert (
+        env["DRIFT_API_URL"]
+        == f"http://api:{compose['services']['api']['environment']['API_PORT']}"
+    )
+    assert env["STRIPE_API_KEY"].startswith("${STRIPE_API_KEY:?")
+    assert env["DRIFT_HEAL"] == "${DRIFT_HEAL:-false}"
 
 
 def test_kafka_is_the_official_image_in_kraft_mode(compose: dict[str, Any]) -> None:
@@ -120,7 +156,12 @@ def test_observability_config_is_mounted_where_it_is_read(compose: dict[str, Any
 
 def test_containers_bind_every_interface_and_the_api_needs_tokens(compose: dict[str, Any]) -> None:
     """Loopback is the settings' default (a laptop); inside a container it would be unreachable."""
-    hosts = {"ingest": "INGEST_HOST", "worker": "WORKER_WEB_HOST", "api": "API_HOST"}
+    hosts = {
+        "ingest": "INGEST_HOST",
+        "worker": "WORKER_WEB_HOST",
+        "api": "API_HOST",
+        "drift-audit": "DRIFT_AUDIT_HOST",
+    }
     dockerfile = (ROOT / "Dockerfile").read_text()
     for name, variable in hosts.items():
         assert compose["services"][name]["environment"][variable] == "0.0.0.0", name

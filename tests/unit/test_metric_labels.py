@@ -18,6 +18,8 @@ from prometheus_client import CollectorRegistry
 
 from billstream import limits
 from billstream.api.metrics import RESULTS, ApiMetrics
+from billstream.drift import metrics as recovery
+from billstream.drift.audit import FIELDS
 from billstream.ingest.metrics import IngestMetrics, Rejection
 from billstream.processors.dlq import DLQ_REASONS
 from billstream.processors.metrics import ProcessorMetrics
@@ -75,6 +77,19 @@ def test_the_api_exports_every_message_result_at_zero() -> None:
     metrics = ApiMetrics.create()
     results = exported(metrics.registry, "billstream_api_state_messages_total", "result")
     assert results == dict.fromkeys(RESULTS, 0.0)
+
+
+def test_the_periodic_recovery_exports_every_drift_field_and_run_result_at_zero() -> None:
+    metrics = recovery.RecoveryMetrics.create()
+    drift = exported(metrics.registry, "billstream_drift_accounts", "field")
+    assert drift == dict.fromkeys(FIELDS, 0.0)
+    runs = {
+        (s.labels["job"], s.labels["result"]): s.value
+        for family in metrics.registry.collect()
+        for s in family.samples
+        if s.name == "billstream_recovery_runs_total"
+    }
+    assert runs == dict.fromkeys(itertools.product(recovery.JOBS, recovery.RESULTS), 0.0)
 
 
 def test_dlq_reasons_are_unique() -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+import orjson
+
 from billstream.drift.audit import by_field, differences, drift_event, expected_accounts
 from billstream.processors.config import ReducerConfig
 from tests.support import factories as f
@@ -15,6 +19,14 @@ def test_the_same_object_is_the_same_event_id_and_a_change_is_a_new_one() -> Non
     sub = f.subscription(sub_id="sub_1", customer="cus_1")
     assert drift_event(sub, 100)["id"] == drift_event(sub, 200)["id"]
     assert drift_event(sub, 100)["id"] != drift_event({**sub, "status": "canceled"}, 100)["id"]
+
+
+def test_stripe_pythons_decimals_are_encoded_as_stripe_sent_them() -> None:
+    price = {**f.pro_monthly(), "unit_amount_decimal": Decimal("1999")}
+    sub = f.subscription(sub_id="sub_1", customer="cus_1", prices=[price])
+    as_sent = orjson.loads(orjson.dumps(sub, default=str))  # the decimal as Stripe's string
+    assert as_sent["items"]["data"][0]["price"]["unit_amount_decimal"] == "1999"
+    assert drift_event(sub, 100)["id"] == drift_event(as_sent, 100)["id"]
 
 
 def test_expected_accounts_fold_every_subscription_of_a_customer() -> None:

@@ -18,40 +18,47 @@ class InvalidCursor(ValueError):
     """The `after` value is not a cursor this API issued."""
 
 
+NOT_A_CURSOR = "not a cursor from a previous page's `next`"
+
+
+def _encode(prefix: str, payload: str) -> str:
+    return base64.urlsafe_b64encode((prefix + payload).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, prefix: str, max_length: int) -> str:
+    """The payload after `prefix` in `cursor`; InvalidCursor for anything else."""
+    if not cursor or len(cursor) > max_length or not cursor.isascii():
+        raise InvalidCursor(NOT_A_CURSOR)
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidCursor(NOT_A_CURSOR) from None
+    payload = raw.removeprefix(prefix)
+    if raw == payload or not payload:
+        raise InvalidCursor(NOT_A_CURSOR)
+    return payload
+
+
 def encode(customer_id: str) -> str:
-    raw = (PREFIX + customer_id).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _encode(PREFIX, customer_id)
 
 
 def decode(cursor: str) -> str:
     """The customer id in `cursor`; raises InvalidCursor for anything else."""
-    if not cursor or len(cursor) > MAX_CURSOR or not cursor.isascii():
-        raise InvalidCursor("not a cursor from a previous page's `next`")
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidCursor("not a cursor from a previous page's `next`") from None
-    customer_id = raw.removeprefix(PREFIX)
-    if raw == customer_id or not customer_id or _CONTROL.search(customer_id):
-        raise InvalidCursor("not a cursor from a previous page's `next`")
+    customer_id = _decode(cursor, PREFIX, MAX_CURSOR)
+    if _CONTROL.search(customer_id):
+        raise InvalidCursor(NOT_A_CURSOR)
     return customer_id
 
 
 def encode_version(version: int) -> str:
-    raw = f"{VERSION_PREFIX}{version}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _encode(VERSION_PREFIX, str(version))
 
 
 def decode_version(cursor: str) -> int:
     """The transition version in `cursor`; raises InvalidCursor for anything else (an accounts
     cursor included: the prefixes differ)."""
-    if not cursor or len(cursor) > 40 or not cursor.isascii():
-        raise InvalidCursor("not a cursor from a previous page's `next`")
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidCursor("not a cursor from a previous page's `next`") from None
-    digits = raw.removeprefix(VERSION_PREFIX)
-    if raw == digits or not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
-        raise InvalidCursor("not a cursor from a previous page's `next`")
+    digits = _decode(cursor, VERSION_PREFIX, 40)
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
+        raise InvalidCursor(NOT_A_CURSOR)
     return int(digits)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from billstream.api.state import Id, IdText, Int64, MalformedMessage, Text
+from billstream.api.state import Id, IdText, Int64, MalformedMessage, Text, validated
 
 EpisodeKind = Literal["dunning", "sca"]
 EpisodeState = Literal["open", "recovered", "completed", "lost"]
@@ -46,12 +46,7 @@ def decode_episode(key: bytes | None, value: bytes | None) -> EpisodeMessage | N
     """The episode in a record, None for a tombstone; raises MalformedMessage otherwise."""
     if value is None:
         return None
-    try:
-        episode = EpisodeMessage.model_validate_json(value)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "value"
-        raise MalformedMessage(f"{where}: {first['msg']}") from None
+    episode = validated(EpisodeMessage, value)
     if key is not None and key != f"{episode.invoice_id}:{episode.kind}".encode():
         raise MalformedMessage(f"key {key[:64]!r} is not the value's invoice_id:kind")
     return episode

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -56,16 +56,24 @@ class AccountStateMessage(BaseModel):
         return self.model_dump()
 
 
-def decode(key: bytes | None, value: bytes | None) -> AccountStateMessage | None:
-    """The state in a record, None for a tombstone; raises MalformedMessage otherwise."""
-    if value is None:
-        return None
+Message = TypeVar("Message", bound=BaseModel)
+
+
+def validated(model: type[Message], value: bytes) -> Message:
+    """`value` parsed as `model`; MalformedMessage naming the first field that is wrong."""
     try:
-        state = AccountStateMessage.model_validate_json(value)
+        return model.model_validate_json(value)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "value"
         raise MalformedMessage(f"{where}: {first['msg']}") from None
+
+
+def decode(key: bytes | None, value: bytes | None) -> AccountStateMessage | None:
+    """The state in a record, None for a tombstone; raises MalformedMessage otherwise."""
+    if value is None:
+        return None
+    state = validated(AccountStateMessage, value)
     if key is not None and key != state.customer_id.encode():
         raise MalformedMessage(f"key {key[:64]!r} is not the value's customer_id")
     return state

@@ -132,3 +132,14 @@ class ScaLost(Effect):
     """The SCA episode ended unpaid: voided, uncollectible, or subscription ended."""
 
     invoice_id: str
+
+
+@dataclass(frozen=True)
+class EntitlementsIncomplete(Effect):
+    """A summary said `has_more`: the worker asks the resolver to fetch the whole list.
+
+    `created` is the summary's: the request's id and the synthetic event's derive from it.
+    """
+
+    customer_id: str
+    created: int

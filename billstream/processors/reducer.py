@@ -11,6 +11,8 @@ from typing import Any
 from billstream.processors import effects as fx
 from billstream.processors.account import publish_if_changed
 from billstream.processors.config import ReducerConfig
+from billstream.processors.entitlements import RULE_TYPES as ENTITLEMENT_RULES
+from billstream.processors.entitlements import apply_entitlements_event, pending_fetch
 from billstream.processors.invoices import RULE_TYPES as INVOICE_RULES
 from billstream.processors.invoices import apply_invoice_event, prune_closed
 from billstream.processors.parsing import Envelope, InvalidEvent, read_envelope
@@ -59,6 +61,7 @@ def _rules() -> dict[str, Rule]:
     rules: dict[str, Rule] = {"customer.deleted": _customer_deleted}
     rules.update(dict.fromkeys(SUBSCRIPTION_RULES, apply_subscription_event))
     rules.update(dict.fromkeys(INVOICE_RULES, apply_invoice_event))
+    rules.update(dict.fromkeys(ENTITLEMENT_RULES, apply_entitlements_event))
     return rules
 
 
@@ -71,7 +74,11 @@ def apply(
     """Fold one Stripe event into the customer's state; InvalidEvent if it is malformed."""
     envelope = read_envelope(event)
     if state is not None and envelope.id in state.seen:
-        return state, [fx.Duplicate(envelope.id)]
+        again = pending_fetch(state, envelope)
+        return state, [fx.Duplicate(envelope.id)] if again is None else [
+            fx.Duplicate(envelope.id),
+            again,
+        ]
     new = state.clone() if state is not None else CustomerState(routing_key(event))
     effects: list[fx.Effect] = []
     event_type = envelope.type

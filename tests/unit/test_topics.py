@@ -8,6 +8,7 @@ from billstream.topics import (
     ACCOUNT_STATE,
     STRIPE_EVENTS,
     STRIPE_EVENTS_DLQ,
+    STRIPE_THIN_EVENTS,
     TopicSpec,
     contract_topics,
     min_insync_replicas,
@@ -31,7 +32,8 @@ def test_replication_3_creates_every_contract_topic_with_3_replicas_and_min_isr_
     topics = {spec.name: new_topic(settings, spec) for spec in contract_topics(settings)}
 
     assert set(topics) == {
-        settings.topic(name) for name in (STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ACCOUNT_STATE)
+        settings.topic(name)
+        for name in (STRIPE_EVENTS, STRIPE_THIN_EVENTS, STRIPE_EVENTS_DLQ, ACCOUNT_STATE)
     }
     for topic in topics.values():
         assert (topic.num_partitions, topic.replication_factor) == (6, 3)

@@ -71,7 +71,7 @@ SCHEMAS: dict[str, Any] = {
             "updated_at": _nullable("integer"),
             "features": {
                 "type": "array",
-                "items": {"type": "string", "maxLength": FEATURE_KEY_MAX_CHARS},
+                "items": {"type": "string", "minLength": 1, "maxLength": FEATURE_KEY_MAX_CHARS},
                 "maxItems": FEATURES_MAX,
                 "description": "the customer's active entitlements: feature lookup keys, sorted",
             },

@@ -74,11 +74,11 @@ def apply(
     """Fold one Stripe event into the customer's state; InvalidEvent if it is malformed."""
     envelope = read_envelope(event)
     if state is not None and envelope.id in state.seen:
-        again = pending_fetch(state, envelope)
-        return state, [fx.Duplicate(envelope.id)] if again is None else [
-            fx.Duplicate(envelope.id),
-            again,
-        ]
+        duplicate: list[fx.Effect] = [fx.Duplicate(envelope.id)]
+        again = pending_fetch(state, envelope)  # a request lost in a crash is asked again
+        if again is not None:
+            duplicate.append(again)
+        return state, duplicate
     new = state.clone() if state is not None else CustomerState(routing_key(event))
     effects: list[fx.Effect] = []
     event_type = envelope.type

@@ -10,7 +10,7 @@ DURATION ?= 600
 RATE ?= 1000
 
 .DEFAULT_GOAL := help
-.PHONY: help deps-base deps-test install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status clean bench audit fuzz simulate bench-ingest bench-api bench-worker bench-redrive soak
+.PHONY: help deps-base deps-test install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status clean bench audit fuzz simulate bench-ingest bench-api bench-worker bench-redrive bench-cohorts soak
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,9 @@ bench-worker: install ## worker records/s vs a bare aiokafka consume→produce l
 
 bench-redrive: install ## dlq replay records/s vs a bare aiokafka read→produce copy loop (dev broker)
 	scripts/with-kafka.sh $(BIN)/python -m bench.redrive $(BENCH_REDRIVE_ARGS)
+
+bench-cohorts: install deps-test ## 12-month dunning cohorts over 100k episodes on PostgreSQL vs an indexed count(*)
+	$(BIN)/python -m bench.cohorts
 
 bench-reducer: install ## worker per-record compute (apply_record + metrics) µs/record vs orjson loads+dumps; no broker
 	$(BIN)/python -m bench.reducer $(BENCH_REDUCER_ARGS)

@@ -17,23 +17,41 @@ HEADER_ERROR = "error"
 
 
 def routing_key(event: Mapping[str, Any]) -> str:
-    """The customer id of the event's object; the object id when it has no customer."""
+    """The customer id of the event's object; the object id when it has no customer.
+
+    The customer is `customer` (an id or the expanded object), else `customer_account`: the
+    Accounts v2 account representing the customer (docs.stripe.com/accounts-v2/use-accounts-as-
+    customers), which Stripe's objects carry beside `customer` and which the invoice's
+    nullable `customer` may leave alone.
+    """
     obj = event.get("data", {}).get("object", {})
     event_id = str(event.get("id", ""))
     if not isinstance(obj, Mapping):
         return event_id
     return key_for(
-        event_id, str(event.get("type", "")), obj.get("object"), obj.get("id"), obj.get("customer")
+        event_id,
+        str(event.get("type", "")),
+        obj.get("object"),
+        obj.get("id"),
+        obj.get("customer"),
+        obj.get("customer_account"),
     )
 
 
-def key_for(event_id: str, event_type: str, kind: Any, object_id: Any, customer: Any) -> str:
+def key_for(
+    event_id: str,
+    event_type: str,
+    kind: Any,
+    object_id: Any,
+    customer: Any,
+    customer_account: Any = None,
+) -> str:
     """The rule on the few fields it reads: ingest calls it on its decoded structs directly."""
     if event_type.startswith("customer.") and kind == "customer":
         return _text(object_id) or event_id
     if isinstance(customer, Mapping):  # expanded customer object
         customer = customer.get("id")
-    return _text(customer) or _text(object_id) or event_id
+    return _text(customer) or _text(customer_account) or _text(object_id) or event_id
 
 
 def _text(value: Any) -> str | None:

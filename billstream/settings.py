@@ -19,6 +19,9 @@ DEFAULT_ALLOWED_EVENTS = (
     "invoice.*",
     "customer.*",
     "entitlements.active_entitlement_summary.updated",
+    # Decline codes of invoice payments (before basil these name their invoice).
+    "payment_intent.payment_failed",
+    "charge.failed",
 )
 
 # A bearer token's characters (RFC 6750 b64token, without '='); long enough not to be guessed.

@@ -16,6 +16,12 @@ from billstream.settings import Settings
 if TYPE_CHECKING:
     from stripe._base_address import BaseAddresses
 
+# The one API version billstream sends (`Stripe-Version`) on every call it makes: the version
+# stripe-python 16.1.0 (constraints.txt) is generated for, so its typed objects match the responses.
+# Webhook payloads are rendered in the endpoint's version instead and the reducer reads every
+# version's shape (docs/state.md, "API versions"); this pin only governs our own requests.
+STRIPE_API_VERSION = "2026-10-28.endive"
+
 # Stripe retries 409/5xx/connection errors itself; 429 is left to callers (they back off longer).
 DEFAULT_MAX_NETWORK_RETRIES = 2
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -43,6 +49,7 @@ def make_stripe_client(
     return stripe.StripeClient(
         settings.stripe_api_key.get_secret_value(),
         base_addresses=base_addresses,
+        stripe_version=STRIPE_API_VERSION,
         max_network_retries=max_network_retries,
         http_client=http_client or stripe.RequestsClient(timeout=timeout),
     )

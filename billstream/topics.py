@@ -22,6 +22,7 @@ STRIPE_EVENTS_DLQ = "stripe.events.dlq"
 # Thin event notifications, and the worker's refetch requests, for the resolver.
 STRIPE_THIN_EVENTS = "stripe.thin-events"
 ACCOUNT_STATE = "billing.account-state"
+INVOICE_EPISODES = "billing.invoice-episodes"
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 
@@ -96,6 +97,11 @@ def contract_topics(settings: Settings) -> list[TopicSpec]:
         ),
         TopicSpec(
             settings.topic(ACCOUNT_STATE),
+            {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+        ),
+        # Every episode's latest record, kept for good: the cohorts are built from it.
+        TopicSpec(
+            settings.topic(INVOICE_EPISODES),
             {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
         ),
     ]

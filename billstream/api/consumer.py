@@ -1,4 +1,5 @@
-"""Feeds `billing.account-state` into the read model: a batch per transaction, then its offsets.
+"""Feeds `billing.account-state` and `billing.invoice-episodes` into the read model: a batch per
+transaction, then its offsets.
 
 At-least-once: offsets are committed only after the database committed, and a failed batch is
 re-read from its first offset, so nothing is lost; the version guard makes redelivery harmless.
@@ -15,6 +16,7 @@ from concurrent.futures import Executor
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from billstream.api.episodes import EpisodeMessage, decode_episode
 from billstream.api.metrics import ApiMetrics
 from billstream.api.quarantine import QuarantinedRecord, refused_by_data
 from billstream.api.state import AccountStateMessage, MalformedMessage, decode
@@ -22,10 +24,10 @@ from billstream.api.store import ApplyResult, Store
 from billstream.kafka_security import aiokafka_options
 from billstream.limits import record_bytes
 from billstream.settings import Settings
-from billstream.topics import ACCOUNT_STATE
+from billstream.topics import ACCOUNT_STATE, INVOICE_EPISODES
 
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
-Decoded = tuple[ConsumerRecord[bytes, bytes], AccountStateMessage]
+Decoded = tuple[ConsumerRecord[bytes, bytes], AccountStateMessage | EpisodeMessage]
 MAX_BACKOFF_SECONDS = 30.0
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class StateConsumer:
         max_records: int = 2000,
     ) -> None:
         self.topic = settings.topic(ACCOUNT_STATE)
+        self.episodes_topic = settings.topic(INVOICE_EPISODES)
         self.group_id = f"{settings.billstream_app_id}-api"
         self.kafka_options = aiokafka_options(settings)
         # Account states are small; the same bound as every other reader keeps one rule.
@@ -63,6 +66,7 @@ class StateConsumer:
     async def start(self) -> None:
         kafka = AIOKafkaConsumer(
             self.topic,
+            self.episodes_topic,
             **self.kafka_options,
             group_id=self.group_id,
             auto_offset_reset="earliest",
@@ -109,7 +113,7 @@ class StateConsumer:
         if self.write_error is not None:
             log.info("read model writable again at %s", self.store.display_url)
         self.write_error = None
-        self.metrics.messages.labels("applied").inc(result.applied)
+        self.metrics.messages.labels("applied").inc(result.applied + result.episodes)
         self.metrics.messages.labels("stale").inc(result.stale)
         # The worker marks deletions with `deleted: true`; a tombstone carries no state, so the
         # last known state stays served (docs/api.md).
@@ -128,7 +132,11 @@ class StateConsumer:
         for records in batch.values():
             for record in records:
                 try:
-                    state = decode(record.key, record.value)
+                    state: AccountStateMessage | EpisodeMessage | None
+                    if record.topic == self.episodes_topic:
+                        state = decode_episode(record.key, record.value)
+                    else:
+                        state = decode(record.key, record.value)
                 except MalformedMessage as error:
                     malformed.append(QuarantinedRecord.of(record, str(error)))
                     continue
@@ -160,10 +168,9 @@ class StateConsumer:
         A record the database refuses for its own data is quarantined with the malformed ones;
         any other failure (database down, full, read-only) propagates and the batch is retried.
         """
-        states = [state for _, state in decoded]
         refused: list[QuarantinedRecord] = []
         try:
-            result = self.store.apply(states)
+            result = self.store.apply(*_split([value for _, value in decoded]))
         except Exception as error:
             if not refused_by_data(error):
                 raise
@@ -175,11 +182,11 @@ class StateConsumer:
     def _apply_one_by_one(
         self, decoded: list[Decoded]
     ) -> tuple[ApplyResult, list[QuarantinedRecord]]:
-        applied = stale = 0
+        applied = stale = episodes = 0
         refused: list[QuarantinedRecord] = []
-        for record, state in decoded:
+        for record, value in decoded:
             try:
-                one = self.store.apply([state])
+                one = self.store.apply(*_split([value]))
             except Exception as error:
                 if not refused_by_data(error):
                     raise
@@ -187,7 +194,8 @@ class StateConsumer:
                 refused.append(QuarantinedRecord.of(record, reason.splitlines()[0]))
                 continue
             applied, stale = applied + one.applied, stale + one.stale
-        return ApplyResult(applied, stale), refused
+            episodes += one.episodes
+        return ApplyResult(applied, stale, episodes), refused
 
     def _rewind(self, batch: Batch, error: Exception) -> None:
         self.write_error = f"{type(error).__name__}: {error}".splitlines()[0]
@@ -225,3 +233,10 @@ class StateConsumer:
             if highwater is not None and position is not None:
                 lag += max(0, highwater - position)
         self.metrics.lag.set(lag)
+
+
+def _split(
+    values: Sequence[AccountStateMessage | EpisodeMessage],
+) -> tuple[list[AccountStateMessage], list[EpisodeMessage]]:
+    states = [v for v in values if isinstance(v, AccountStateMessage)]
+    return states, [v for v in values if isinstance(v, EpisodeMessage)]

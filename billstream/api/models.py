@@ -93,6 +93,27 @@ account_transitions = Table(
     UniqueConstraint("customer_id", "version", name="uq_account_transitions_customer_id_version"),
 )
 
+# The latest record of each billing.invoice-episodes key: the cohorts are counted from it.
+invoice_episodes = Table(
+    "invoice_episodes",
+    metadata,
+    Column("invoice_id", ID, primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("customer_id", ID, nullable=False),
+    Column("subscription_id", SHORT),
+    Column("state", String(16), nullable=False),
+    Column("opened_at", BigInteger, nullable=False),
+    Column("closed_at", BigInteger),
+    Column("attempts", Integer, nullable=False),
+    Column("decline_code", SHORT),
+    Column("plan", SHORT),
+    Column("version", BigInteger, nullable=False),
+    Column("opened_month", String(7), nullable=False),  # UTC "YYYY-MM"
+    Column("opened_week", String(10), nullable=False),  # UTC Monday "YYYY-MM-DD"
+)
+Index("ix_invoice_episodes_kind_opened_at", invoice_episodes.c.kind, invoice_episodes.c.opened_at)
+Index("ix_invoice_episodes_customer_id", invoice_episodes.c.customer_id)
+
 # Records of billing.account-state the read model could not store (refused by validation or by
 # the database): kept here for an operator instead of blocking every record after them.
 quarantined_records = Table(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billstream.api.cohorts import BREAKDOWNS, PERIODS, WITHIN_DAYS
 from billstream.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_TEXT
 from billstream.api.state import PAYMENT_STATES
 from billstream.limits import FEATURE_KEY_MAX_CHARS, FEATURES_MAX
@@ -33,6 +34,40 @@ def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[
 
 
 TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+
+
+def _funnel(kind: str) -> dict[str, Any]:
+    outcome = "recovered" if kind == "dunning" else "completed"
+    median = "median_seconds_to_recover" if kind == "dunning" else "median_seconds_to_complete"
+    counts = {"type": "integer", "minimum": 0}
+    within = _obj({f"{days}d": counts for days in WITHIN_DAYS}, [f"{d}d" for d in WITHIN_DAYS])
+    row = _obj(
+        {
+            "cohort": {"type": "string", "description": "YYYY-MM, or the Monday YYYY-MM-DD"},
+            "decline_code": _nullable("string"),
+            "plan": _nullable("string"),
+            "entered": counts,
+            outcome: counts,
+            f"{outcome}_within": within,
+            "lost": counts,
+            "open": counts,
+            median: {"type": "number", "nullable": True},
+        },
+        ["cohort", "entered", outcome, f"{outcome}_within", "lost", "open", median],
+    )
+    return _obj(
+        {
+            "kind": {"type": "string", "enum": [kind]},
+            "cohort": {"type": "string", "enum": list(PERIODS)},
+            "from": _nullable("integer"),
+            "to": _nullable("integer"),
+            "breakdown": {"type": "string", "enum": list(BREAKDOWNS), "nullable": True},
+            "cohorts": {"type": "array", "items": row},
+        },
+        ["kind", "cohort", "from", "to", "breakdown", "cohorts"],
+    )
+
+
 # Event time: unix seconds ("1764547200") or RFC 3339 with an offset ("2025-12-01T00:00:00Z").
 TIMESTAMP = {"type": "string", "example": "2025-12-01T00:00:00Z"}
 ERRORS = {
@@ -114,6 +149,7 @@ SCHEMAS: dict[str, Any] = {
             "next": _nullable("string"),
         }
     ),
+    **{f"{kind.capitalize()}Funnel": _funnel(kind) for kind in ("dunning", "sca")},
     "Error": _obj(
         {
             "error": {"type": "string"},
@@ -124,6 +160,21 @@ SCHEMAS: dict[str, Any] = {
     ),
     "Status": _obj({"status": {"type": "string", "enum": ["ok", "ready", "not_ready"]}}),
 }
+
+
+def _funnel_path(kind: str) -> Any:
+    outcome = "recovered" if kind == "dunning" else "completed"
+    return _get(
+        f"{kind} cohorts: episodes by the period they opened, {outcome} within 1-30 days, "
+        "lost, open, median time",
+        {"200": _json(f"{kind.capitalize()}Funnel", "the cohorts"), **ERRORS},
+        [
+            _query("from", TIMESTAMP, "episodes opened at or after this (event time)"),
+            _query("to", TIMESTAMP, "episodes opened before this (event time)"),
+            _query("cohort", {"type": "string", "enum": list(PERIODS)}, "month (default) or week"),
+            _query("breakdown", {"type": "string", "enum": list(BREAKDOWNS)}, "split each cohort"),
+        ],
+    )
 
 
 # Routes anyone may call: probes and this document (`/metrics` unless API_METRICS_AUTH=true).
@@ -198,6 +249,8 @@ PATHS: dict[str, Any] = {
             _query("after", {"type": "string"}, "the previous page's `next`"),
         ],
     ),
+    "/funnels/dunning": _funnel_path("dunning"),
+    "/funnels/sca": _funnel_path("sca"),
     "/healthz": _get("process up", {"200": _json("Status", "up")}, security=OPEN),
     "/readyz": _get(
         "read model reachable and writable, consumer assigned",

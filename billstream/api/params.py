@@ -9,6 +9,7 @@ from datetime import datetime
 from multidict import MultiMapping
 
 from billstream.api import cursor
+from billstream.api.cohorts import BREAKDOWNS, PERIODS, CohortQuery
 from billstream.api.state import PAYMENT_STATES
 from billstream.limits import FEATURE_KEY_MAX_CHARS, INT64_MAX
 
@@ -138,3 +139,17 @@ def list_query(query: MultiMapping[str]) -> ListQuery:
     return ListQuery(
         limit=limit, after=after, plan=plan, payment_state=payment_state, feature=feature
     )
+
+
+def cohort_query(kind: str, query: MultiMapping[str]) -> CohortQuery:
+    """The window (`from` included, `to` excluded), period and breakdown of GET /funnels/*."""
+    since, until = optional_timestamp(query, "from"), optional_timestamp(query, "to")
+    if since is not None and until is not None and until < since:
+        raise BadParameter("to", "to must not be before from")
+    period = _single(query, "cohort") or "month"
+    if period not in PERIODS:
+        raise BadParameter("cohort", f"cohort must be one of {', '.join(PERIODS)}")
+    breakdown = _single(query, "breakdown")
+    if breakdown is not None and breakdown not in BREAKDOWNS:
+        raise BadParameter("breakdown", f"breakdown must be one of {', '.join(BREAKDOWNS)}")
+    return CohortQuery(kind, period, since, until, breakdown)

@@ -6,7 +6,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ from billstream.api.auth import CHALLENGE, Unauthorized
 from billstream.api.metrics import ApiMetrics
 from billstream.api.params import (
     BadParameter,
+    cohort_query,
     list_query,
     optional_timestamp,
     text_value,
@@ -121,10 +122,36 @@ async def get_transitions(request: web.Request) -> web.Response:
     return json_response({"customer_id": customer_id, "items": items, "next": next_page})
 
 
+def funnel(kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler of GET /funnels/<kind>."""
+
+    async def get_funnel(request: web.Request) -> web.Response:
+        return await _get_funnel(request, kind)
+
+    return get_funnel
+
+
+async def _get_funnel(request: web.Request, kind: str) -> web.Response:
+    query = cohort_query(kind, request.query)
+    rows = await read(request, request.app[STORE].get_cohorts, query)
+    return json_response(
+        {
+            "kind": kind,
+            "cohort": query.period,
+            "from": query.since,
+            "to": query.until,
+            "breakdown": query.breakdown,
+            "cohorts": rows,
+        }
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/accounts", list_accounts, allow_head=False)
     app.router.add_get("/accounts/{customer_id}", get_account, allow_head=False)
     app.router.add_get("/accounts/{customer_id}/transitions", get_transitions, allow_head=False)
+    app.router.add_get("/funnels/dunning", funnel("dunning"), allow_head=False)
+    app.router.add_get("/funnels/sca", funnel("sca"), allow_head=False)
 
 
 @web.middleware

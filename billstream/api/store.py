@@ -14,18 +14,21 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Row, text
+from sqlalchemy import Connection, Row, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
 from billstream.api import queries
+from billstream.api.cohorts import CohortQuery, cohorts
 from billstream.api.engines import reader_engine, writer_engine
+from billstream.api.episodes import EpisodeMessage
 from billstream.api.models import (
     account_features,
     account_transitions,
     accounts,
+    invoice_episodes,
     quarantined_records,
 )
 from billstream.api.quarantine import QuarantinedRecord
@@ -56,6 +59,7 @@ class AsOf:
 class ApplyResult:
     applied: int  # changes stored (one transition each)
     stale: int  # versions not newer than the stored one: nothing changed
+    episodes: int = 0  # episode records written (an older version than the stored one is not)
 
 
 class Store:
@@ -77,6 +81,7 @@ class Store:
             .from_select(["customer_id", "feature"], queries.FEATURE_ROW)
             .on_conflict_do_nothing(index_elements=["customer_id", "feature"])
         )
+        self._upsert_episode = self._upsert_episode_statement()
         self._quarantine = self._insert(quarantined_records).on_conflict_do_nothing(
             index_elements=["topic", "partition", "offset"]
         )
@@ -186,11 +191,14 @@ class Store:
         with self.reader.connect() as connection:
             return query(connection)
 
-    def apply(self, states: Sequence[AccountStateMessage]) -> ApplyResult:
-        """Store every state newer than the stored one, in ONE transaction (all or nothing)."""
-        if not states:
+    def apply(
+        self, states: Sequence[AccountStateMessage], episodes: Sequence[EpisodeMessage] = ()
+    ) -> ApplyResult:
+        """Store every state and episode newer than the stored one, in ONE transaction."""
+        if not states and not episodes:
             return ApplyResult(0, 0)
         with self.engine.begin() as connection:
+            written = self._apply_episodes(connection, episodes)
             known = self._stored(connection, {state.customer_id for state in states})
             features_before = {key: row["features"] for key, row in known.items()}
             latest: dict[str, dict[str, Any]] = {}
@@ -206,7 +214,31 @@ class Store:
                 connection.execute(self._upsert, list(latest.values()))
                 connection.execute(self._append, transitions)
                 self._rewrite_features(connection, features_before, latest.values())
-        return ApplyResult(applied=len(transitions), stale=len(states) - len(transitions))
+        return ApplyResult(
+            applied=len(transitions), stale=len(states) - len(transitions), episodes=written
+        )
+
+    def _apply_episodes(self, connection: Connection, episodes: Sequence[EpisodeMessage]) -> int:
+        # One row per key and statement (PostgreSQL refuses to update a row twice in one).
+        newest: dict[tuple[str, str], EpisodeMessage] = {}
+        for episode in episodes:
+            key = (episode.invoice_id, episode.kind)
+            if key not in newest or episode.version > newest[key].version:
+                newest[key] = episode
+        if newest:
+            connection.execute(self._upsert_episode, [e.row() for e in newest.values()])
+        return len(newest)
+
+    def get_cohorts(self, query: CohortQuery) -> list[dict[str, Any]]:
+        """The dunning or SCA cohorts of `query` (billstream/api/cohorts.py)."""
+        return self._read(lambda connection: cohorts(connection, query))
+
+    def get_episodes(self) -> list[dict[str, Any]]:
+        """Every stored episode, by invoice and kind (for operators and tests)."""
+        table = invoice_episodes
+        query = select(table).order_by(table.c.invoice_id, table.c.kind)
+        rows = self._read(lambda connection: connection.execute(query).mappings().all())
+        return [dict(row) for row in rows]
 
     def quarantine(self, records: Sequence[QuarantinedRecord]) -> None:
         """Keep records that cannot be stored, once per position (a re-read adds nothing)."""
@@ -259,6 +291,16 @@ class Store:
             index_elements=[accounts.c.customer_id],
             set_={c.name: excluded[c.name] for c in accounts.c if c.name != "customer_id"},
             where=excluded.version > accounts.c.version,
+        )
+
+    def _upsert_episode_statement(self) -> Insert:
+        statement = self._insert(invoice_episodes)
+        excluded = statement.excluded
+        keys = ("invoice_id", "kind")
+        return statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c.name: excluded[c.name] for c in invoice_episodes.c if c.name not in keys},
+            where=excluded.version > invoice_episodes.c.version,
         )
 
     def _append_statement(self) -> Insert:

@@ -28,6 +28,7 @@ class _Object(msgspec.Struct):
     id: Any = None
     object: Any = None
     customer: Any = None
+    customer_account: Any = None
 
 
 class _Data(msgspec.Struct):
@@ -78,7 +79,9 @@ def parse_event(body: bytes) -> StripeEvent:
 def _key(envelope: _Envelope) -> str:
     """`billstream.routing.routing_key`, on the decoded structs instead of a dict."""
     obj = envelope.data.object
-    return key_for(envelope.id, envelope.type, obj.object, obj.id, obj.customer)
+    return key_for(
+        envelope.id, envelope.type, obj.object, obj.id, obj.customer, obj.customer_account
+    )
 
 
 def type_label(event_type: str) -> str:

@@ -143,3 +143,11 @@ class EntitlementsIncomplete(Effect):
 
     customer_id: str
     created: int
+
+
+@dataclass(frozen=True)
+class EpisodeChanged(Effect):
+    """A dunning or SCA episode opened, changed or closed: its billing.invoice-episodes record
+    (processors/episodes.py)."""
+
+    episode: dict[str, Any]

@@ -68,6 +68,7 @@ class EventProcessor:
     dlq_topic: str
     metrics: ProcessorMetrics
     config: ReducerConfig
+    episodes_topic: str | None = None  # billing.invoice-episodes; None: not published
     states: StateCache = field(default_factory=StateCache)
     # Where refetch requests go (stripe.thin-events, read by the resolver): entitlements beyond
     # a summary's first page; None when refetching is off (no STRIPE_API_KEY).
@@ -102,6 +103,9 @@ class EventProcessor:
             self.states.keep(key, applied)
         if applied.output is not None:
             await self.app.producer.produce(self.output_topic, key, applied.output)
+        if self.episodes_topic is not None:
+            for episode_key, episode in applied.episodes:
+                await self.app.producer.produce(self.episodes_topic, episode_key, episode)
         self.metrics.record(applied.effects)
 
     async def _request_refetches(

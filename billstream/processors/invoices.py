@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
-from billstream.processors.parsing import Envelope, opt_id, opt_mapping, req_str
+from billstream.processors.declines import from_invoice, record_decline
+from billstream.processors.episodes import note_attempts
+from billstream.processors.parsing import Envelope, req_str
+from billstream.processors.shapes import invoice_subscription
 from billstream.processors.statuses import is_terminal
 from billstream.tables.state import CustomerState, InvoiceState, evolve
 
@@ -16,15 +16,6 @@ ACTION_REQUIRED = "invoice.payment_action_required"
 PAID = frozenset({"invoice.paid", "invoice.payment_succeeded"})
 LOST = frozenset({"invoice.voided", "invoice.marked_uncollectible"})
 RULE_TYPES = frozenset({FAILED, ACTION_REQUIRED}) | PAID | LOST
-
-
-def invoice_subscription(invoice: Mapping[str, Any]) -> str | None:
-    """`invoice.subscription` (before basil) or `invoice.parent.subscription_details...`."""
-    old_shape = opt_id(invoice, "subscription")
-    if old_shape is not None:
-        return old_shape
-    details = opt_mapping(opt_mapping(invoice, "parent"), "subscription_details")
-    return opt_id(details, "subscription")
 
 
 def apply_invoice_event(
@@ -40,6 +31,8 @@ def apply_invoice_event(
     if event.type == FAILED:
         out.append(fx.InvoiceFailed(invoice_id))
         invoice = _open_dunning(invoice, event.created, out)
+        invoice = note_attempts(invoice, event.obj)
+        invoice = record_decline(invoice, from_invoice(event.obj), event.created)
     elif event.type == ACTION_REQUIRED:
         out.append(fx.InvoiceActionRequired(invoice_id))
         invoice = _open_sca(invoice, event.created, out)
@@ -144,13 +137,24 @@ def payment_state(state: CustomerState) -> str:
     return found
 
 
+def _expired(invoice: InvoiceState, horizon: int) -> bool:
+    """Closed before `horizon`, or only a decline reason older than it that no episode took."""
+    if invoice.closed_at is not None:
+        return invoice.closed_at < horizon
+    return (
+        invoice.decline_at is not None
+        and invoice.decline_at < horizon
+        and not invoice.is_open
+        and invoice.dunning_opened is None
+        and invoice.sca_opened is None
+    )
+
+
 def prune_closed(state: CustomerState, horizon: int) -> None:
     """Forget invoices closed before `horizon`: Stripe stops retrying long before that."""
     for invoice in state.invoices.values():
-        if invoice.closed_at is not None and invoice.closed_at < horizon:
+        if _expired(invoice, horizon):
             break
     else:
         return  # the usual case: nothing to forget
-    state.invoices = {
-        i: v for i, v in state.invoices.items() if v.closed_at is None or v.closed_at >= horizon
-    }
+    state.invoices = {i: v for i, v in state.invoices.items() if not _expired(v, horizon)}

@@ -6,17 +6,22 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from billstream.processors.config import ReducerConfig
-from billstream.processors.parsing import InvalidEvent, opt_int, opt_list, opt_mapping, opt_str
+from billstream.processors.shapes import item_price, subscription_items
 
 
 class Pricing(NamedTuple):
-    """What a subscription's items grant; `known` False means no price was in the map."""
+    """What a subscription's items grant; `known` False means no price was in the map.
+
+    `shown` False: the object carried neither items nor a legacy `plan`, so it says nothing
+    about the price (the caller keeps what it knew).
+    """
 
     plan: str
     price: str | None
     interval: str | None
     item_period_end: int | None
     known: bool
+    shown: bool = True
 
 
 # One subscription item: (price, plan it maps to, interval, current_period_end).
@@ -24,21 +29,20 @@ _Item = tuple[str | None, str | None, str | None, int | None]
 
 
 def _read_item(entry: object, config: ReducerConfig) -> _Item:
-    if type(entry) is not dict and not isinstance(entry, Mapping):
-        raise InvalidEvent("bad_type", "items.data[]")
-    price = opt_mapping(entry, "price")
-    lookup_key, price_id = opt_str(price, "lookup_key"), opt_str(price, "id")
+    lookup_key, price_id, interval, period_end = item_price(entry)
     plan = None if lookup_key is None else config.plan_map.get(lookup_key)
     if plan is None and price_id is not None:
         plan = config.plan_map.get(price_id)
-    interval = opt_str(opt_mapping(price, "recurring"), "interval")
-    return lookup_key or price_id, plan, interval, opt_int(entry, "current_period_end")
+    return lookup_key or price_id, plan, interval, period_end
 
 
 def resolve_pricing(subscription: Mapping[str, Any], config: ReducerConfig) -> Pricing:
     """The plan granted by a subscription object's `items.data[]` (add-ons that map to no plan
     are ignored as long as one item maps)."""
-    items = [_read_item(i, config) for i in opt_list(opt_mapping(subscription, "items"), "data")]
+    entries = subscription_items(subscription)
+    if entries is None:
+        return Pricing(config.default_plan, None, None, None, False, shown=False)
+    items = [_read_item(i, config) for i in entries]
     best: _Item | None = None  # the first item of the highest tier
     best_tier = -2
     latest_end: int | None = None

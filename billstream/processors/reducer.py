@@ -11,8 +11,11 @@ from typing import Any
 from billstream.processors import effects as fx
 from billstream.processors.account import publish_if_changed
 from billstream.processors.config import ReducerConfig
+from billstream.processors.declines import RULE_TYPES as DECLINE_RULES
+from billstream.processors.declines import apply_payment_failure
 from billstream.processors.entitlements import RULE_TYPES as ENTITLEMENT_RULES
 from billstream.processors.entitlements import apply_entitlements_event, pending_fetch
+from billstream.processors.episodes import track_episodes
 from billstream.processors.invoices import RULE_TYPES as INVOICE_RULES
 from billstream.processors.invoices import apply_invoice_event, prune_closed
 from billstream.processors.parsing import Envelope, InvalidEvent, read_envelope
@@ -62,6 +65,7 @@ def _rules() -> dict[str, Rule]:
     rules.update(dict.fromkeys(SUBSCRIPTION_RULES, apply_subscription_event))
     rules.update(dict.fromkeys(INVOICE_RULES, apply_invoice_event))
     rules.update(dict.fromkeys(ENTITLEMENT_RULES, apply_entitlements_event))
+    rules.update(dict.fromkeys(DECLINE_RULES, apply_payment_failure))
     return rules
 
 
@@ -89,6 +93,7 @@ def apply(
     rule = RULES.get(event_type)
     if rule is not None:
         rule(new, envelope, config, effects)
+        track_episodes(state.invoices if state is not None else {}, new, effects)
     _remember(new, envelope, config)
     if rule is not None:
         publish_if_changed(new, envelope, config, effects)

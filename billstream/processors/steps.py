@@ -14,6 +14,7 @@ import orjson
 from billstream.limits import LimitExceeded, check_account
 from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
+from billstream.processors.episodes import current_episodes, episode_key
 from billstream.processors.parsing import InvalidEvent, parse_event
 from billstream.processors.reducer import apply
 from billstream.tables.codec import decode_customer, encode_customer
@@ -30,6 +31,7 @@ class Applied(NamedTuple):
     output: bytes | None  # account-state JSON to publish; None when there is nothing to publish
     effects: list[fx.Effect]
     state: CustomerState | None  # the aggregate `value` encodes
+    episodes: list[tuple[bytes, bytes]] = []  # billing.invoice-episodes records (key, value)
 
 
 class StateCache:
@@ -81,9 +83,13 @@ def apply_record(
         # the local write but before the changelog record or the output was sent: write the
         # unchanged value again (re-sends the changelog record, which a durable store may be
         # ahead of) and re-emit the current view (downstream keeps the highest `version`).
+        # Its episodes too: the crash may have lost their records as well.
         view = state.account_view() if state is not None else None
-        return Applied(previous, None if view is None else orjson.dumps(view), effects, state)
+        output = None if view is None else orjson.dumps(view)
+        again = [] if state is None else [_episode_record(e) for e in current_episodes(state)]
+        return Applied(previous, output, effects, state, again)
     output = None
+    episodes = []
     for effect in effects:
         if isinstance(effect, fx.AccountChanged):
             try:
@@ -91,4 +97,11 @@ def apply_record(
             except LimitExceeded as error:
                 raise InvalidEvent(error.reason, error.field) from None
             output = orjson.dumps(effect.account)
-    return Applied(encode_customer(new), output, effects, new)
+        elif isinstance(effect, fx.EpisodeChanged):
+            episodes.append(_episode_record(effect.episode))
+    return Applied(encode_customer(new), output, effects, new, episodes)
+
+
+def _episode_record(episode: dict[str, object]) -> tuple[bytes, bytes]:
+    key = episode_key(str(episode["invoice_id"]), str(episode["kind"]))
+    return key.encode(), orjson.dumps(episode)

@@ -8,12 +8,12 @@ from billstream.processors.invoices import settle_subscription
 from billstream.processors.parsing import (
     Envelope,
     opt_bool,
-    opt_int,
     opt_mapping,
     opt_str,
     req_str,
 )
 from billstream.processors.plans import resolve_pricing
+from billstream.processors.shapes import subscription_period_end
 from billstream.processors.statuses import ENDING, is_terminal
 from billstream.tables.state import CustomerState, SubscriptionState, evolve
 
@@ -29,11 +29,25 @@ RULE_TYPES = frozenset(
 )
 
 
-def read_subscription(event: Envelope, config: ReducerConfig) -> tuple[SubscriptionState, bool]:
-    """The subscription as this event shows it, and whether its price was in the plan map."""
+def read_subscription(
+    event: Envelope, config: ReducerConfig, known: SubscriptionState | None = None
+) -> tuple[SubscriptionState, bool]:
+    """The subscription as this event shows it, and whether its price was in the plan map.
+
+    Every version's shape reads alike (processors/shapes.py). An object that shows no items at
+    all (nor a legacy plan) is a payload that left them out, not a subscription without any:
+    its price and, unless shown on the subscription, its period end are kept from `known`, the
+    record so far. A field missing from the payload is not a field cleared.
+    """
     obj = event.obj
     pricing = resolve_pricing(obj, config)
-    period_end = opt_int(obj, "current_period_end")
+    period_end = subscription_period_end(obj, pricing.item_period_end)
+    if known is not None and not pricing.shown:
+        pricing = pricing._replace(
+            plan=known.plan, price=known.price, interval=known.interval, known=True
+        )
+        if period_end is None:
+            period_end = known.current_period_end
     record = SubscriptionState(
         id=req_str(obj, "id"),
         status=req_str(obj, "status"),
@@ -41,7 +55,7 @@ def read_subscription(event: Envelope, config: ReducerConfig) -> tuple[Subscript
         last_event_created=event.created,
         price=pricing.price,
         interval=pricing.interval,
-        current_period_end=period_end if period_end is not None else pricing.item_period_end,
+        current_period_end=period_end,
         cancel_at_period_end=opt_bool(obj, "cancel_at_period_end"),
         pending_plan=opt_str(opt_mapping(obj, "metadata"), "pending_plan"),
         deleted=event.type == DELETED,
@@ -65,8 +79,8 @@ def apply_subscription_event(
     state: CustomerState, event: Envelope, config: ReducerConfig, out: list[fx.Effect]
 ) -> None:
     """Store the subscription unless stale, then lose the episodes its ending closes."""
-    incoming, price_known = read_subscription(event, config)
-    current = state.subscriptions.get(incoming.id)
+    current = state.subscriptions.get(req_str(event.obj, "id"))
+    incoming, price_known = read_subscription(event, config, current)
     ending = incoming.deleted or incoming.status in ENDING
     ended_at = current.ended_at if current is not None else None
     if ending:

@@ -19,7 +19,13 @@ from billstream.processors.runtime.direct import DirectConsumer
 from billstream.processors.runtime.table_writer import TableWriter
 from billstream.settings import Settings
 from billstream.tables.tables import customer_state_table
-from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ, STRIPE_THIN_EVENTS
+from billstream.topics import (
+    ACCOUNT_STATE,
+    INVOICE_EPISODES,
+    STRIPE_EVENTS,
+    STRIPE_EVENTS_DLQ,
+    STRIPE_THIN_EVENTS,
+)
 
 
 @dataclass
@@ -67,6 +73,7 @@ def build_worker(
         refetch_topic=(
             settings.topic(STRIPE_THIN_EVENTS) if settings.stripe_api_key is not None else None
         ),
+        episodes_topic=settings.topic(INVOICE_EPISODES),
     )
 
     app.topics.add(source)  # subscribed like an agent's topic; records go to the processor

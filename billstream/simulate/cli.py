@@ -40,7 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--duplicates", type=float, default=0.03, help="share of events delivered twice")
     add("--out-of-order", type=float, default=0.02, help="share of events delivered late")
     add("--noise", type=float, default=0.01, help="share of bad requests (signature, payload)")
-    add("--api-version", choices=events.API_VERSIONS, default=events.BASIL_API)
+    add(
+        "--api-version",
+        choices=events.API_VERSIONS,
+        default=events.NEWEST_API,
+        help=f"payload shape of this Stripe API version (default {events.NEWEST_API}, the newest)",
+    )
     add("--no-progress", action="store_true", help="no progress bar")
     add("--summary-json", type=Path, help="also write the summary as JSON to this file")
 
@@ -80,7 +85,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
     report = asyncio.run(Sender(options, progress).run(traffic(config), total))
     bar.close()
-    summary = summarize(report, fold(report.outcomes, settings), seed, start)
+    summary = summarize(report, fold(report.outcomes, settings), seed, start, args.api_version)
     print(render(summary))
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary, indent=2) + "\n")

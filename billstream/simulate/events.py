@@ -1,26 +1,27 @@
 """Stripe-shaped payload builders (events, customers, subscriptions, invoices), shared by the
 simulator and tests so both exercise the pipeline with what Stripe really sends.
 
-`api_version` selects the payload shape: before 2025-03-31 (basil) the billing period sits on the
-subscription and an invoice names its `subscription`; from basil on the period sits on the items
-and the invoice's subscription is under `parent.subscription_details`.
+`api_version` selects the payload shape (billstream/simulate/versions.py): before 2025-03-31
+(basil) the billing period sits on the subscription and an invoice names its `subscription`; from
+basil on the period sits on the items and the invoice's subscription is under
+`parent.subscription_details`; later versions add fields billstream ignores (`billing_mode`,
+`customer_account`).
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
+from billstream.simulate import versions
 from billstream.simulate.catalog import Price
 
 LEGACY_API = "2024-06-20"
 BASIL_API = "2025-03-31.basil"
-API_VERSIONS = (LEGACY_API, BASIL_API)
+NEWEST_API = versions.NEWEST
+API_VERSIONS = versions.SUPPORTED
 
 Json = dict[str, Any]
-
-
-def is_basil(api_version: str) -> bool:
-    return api_version >= "2025-03-31"
 
 
 def event(
@@ -29,7 +30,7 @@ def event(
     obj: Json,
     created: int,
     *,
-    api_version: str = BASIL_API,
+    api_version: str = NEWEST_API,
     previous_attributes: Json | None = None,
     request_id: str | None = None,
 ) -> Json:
@@ -68,6 +69,25 @@ def price_object(price: Price) -> Json:
     }
 
 
+def plan_object(price: Price) -> Json:
+    """The legacy `plan` every subscription item still carries beside its `price` (the Prices
+    API is backwards compatible with Plans: same id; the interval on the plan itself)."""
+    return {
+        "id": price.id,
+        "object": "plan",
+        "active": True,
+        "amount": price.unit_amount,
+        "currency": "usd",
+        "interval": price.interval,
+        "interval_count": 1,
+        "livemode": False,
+        "metadata": {},
+        "nickname": None,
+        "product": price.product,
+        "usage_type": "licensed",
+    }
+
+
 def customer(customer_id: str, created: int, *, email: str, name: str) -> Json:
     return {
         "id": customer_id,
@@ -96,7 +116,7 @@ def subscription(
     created: int,
     current_period_start: int,
     current_period_end: int,
-    api_version: str = BASIL_API,
+    api_version: str = NEWEST_API,
     cancel_at_period_end: bool = False,
     canceled_at: int | None = None,
     ended_at: int | None = None,
@@ -111,6 +131,7 @@ def subscription(
         "object": "subscription_item",
         "created": created,
         "metadata": {},
+        "plan": plan_object(price),
         "price": price_object(price),
         "quantity": 1,
         "subscription": sub_id,
@@ -143,11 +164,8 @@ def subscription(
         "trial_end": trial_end,
         "trial_start": trial_start,
     }
-    period = {
-        "current_period_start": current_period_start,
-        "current_period_end": current_period_end,
-    }
-    (item if is_basil(api_version) else obj).update(period)
+    versions.place_period(api_version, obj, item, current_period_start, current_period_end)
+    versions.place_subscription_extras(api_version, obj, created)
     return obj
 
 
@@ -155,7 +173,7 @@ def invoice(
     invoice_id: str | None,
     *,
     customer_id: str,
-    subscription_id: str,
+    subscription_id: str | None,
     price: Price,
     status: str,
     billing_reason: str,
@@ -165,9 +183,13 @@ def invoice(
     amount_due: int,
     attempt_count: int = 0,
     next_payment_attempt: int | None = None,
-    api_version: str = BASIL_API,
+    api_version: str = NEWEST_API,
+    quote_id: str | None = None,
 ) -> Json:
-    """An invoice of one subscription line; `invoice_id=None` is an upcoming (preview) invoice."""
+    """An invoice of one subscription line; `invoice_id=None` is an upcoming (preview) invoice.
+
+    `subscription_id=None` with a `quote_id`: an invoice a quote generated, with no subscription.
+    """
     paid = status == "paid"
     obj: Json = {
         "object": "invoice",
@@ -195,14 +217,9 @@ def invoice(
     }
     if invoice_id is not None:
         obj["id"] = invoice_id
-    if is_basil(api_version):
-        obj["parent"] = {
-            "type": "subscription_details",
-            "subscription_details": {"subscription": subscription_id, "metadata": {}},
-        }
-    else:
-        obj["subscription"] = subscription_id
-        obj["paid"] = paid
+    versions.place_invoice_parent(
+        api_version, obj, subscription_id=subscription_id, quote_id=quote_id, paid=paid
+    )
     return obj
 
 
@@ -224,6 +241,21 @@ def checkout_session(
         "status": "complete",
         "subscription": subscription_id,
     }
+
+
+# Declines a simulated failure shows, most common first (Stripe's documented codes).
+DECLINES = ("insufficient_funds", "generic_decline", "do_not_honor", "expired_card", "lost_card")
+
+
+def decline_code(intent_id: str) -> str:
+    """A decline code derived from the id: the stories' random draws stay as they were."""
+    weights = (4, 3, 2, 1, 1)
+    slot = zlib.crc32(intent_id.encode()) % sum(weights)
+    for code, weight in zip(DECLINES, weights, strict=True):
+        if slot < weight:
+            return code
+        slot -= weight
+    raise AssertionError("unreachable")
 
 
 def payment_intent(intent_id: str, *, customer_id: str, amount: int, status: str) -> Json:

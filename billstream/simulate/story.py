@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from billstream.simulate import events
+from billstream.simulate import events, versions
 from billstream.simulate.catalog import Price, features_for
 
 DAY = 86400
@@ -67,7 +67,7 @@ class Invoice:
 class Story:
     rng: random.Random
     now: int
-    api_version: str = events.BASIL_API
+    api_version: str = events.NEWEST_API
     customer_id: str = ""
     planned: list[Planned] = field(default_factory=list)
     sub: Sub | None = None
@@ -258,7 +258,20 @@ class Story:
             amount=inv.amount,
             status="requires_payment_method",
         )
-        self.emit("charge.failed", {**intent, "id": self.new_id("ch"), "object": "charge"})
+        decline = events.decline_code(intent["id"])
+        # Before basil a failed PaymentIntent and Charge name their invoice (docs/state.md).
+        link = {} if versions.shape(self.api_version).invoice_parent else {"invoice": inv.id}
+        error = {"type": "card_error", "code": "card_declined", "decline_code": decline}
+        self.emit("payment_intent.payment_failed", {**intent, **link, "last_payment_error": error})
+        charge = {
+            **intent,
+            **link,
+            "id": self.new_id("ch"),
+            "object": "charge",
+            "failure_code": "card_declined",
+            "outcome": {"type": "issuer_declined", "reason": decline},
+        }
+        self.emit("charge.failed", charge)
         self.emit("invoice.payment_failed", self.invoice_object(inv), tag=tag)
 
     def action_required(self, inv: Invoice, tag: str | None = None) -> None:

@@ -35,7 +35,13 @@ STORY_LINES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )  # fmt: skip
 
 
-def summarize(report: SendReport, expected: ExpectedState, seed: int, start: int) -> dict[str, Any]:
+def summarize(
+    report: SendReport,
+    expected: ExpectedState,
+    seed: int,
+    start: int,
+    api_version: str | None = None,
+) -> dict[str, Any]:
     """Plain data: counts only, never a payload or a secret."""
     outcomes = report.outcomes
     kinds = Counter(o.delivery.kind for o in outcomes)
@@ -47,6 +53,7 @@ def summarize(report: SendReport, expected: ExpectedState, seed: int, start: int
     summary: dict[str, Any] = {
         "seed": seed,
         "start": start,
+        "api_version": api_version,
         "elapsed_seconds": round(report.elapsed, 1),
         "sent": len(outcomes),
         "stopped_early": report.stopped_early,
@@ -72,7 +79,8 @@ def render(summary: dict[str, Any]) -> str:
     rate = summary["sent"] / summary["elapsed_seconds"] if summary["elapsed_seconds"] else 0.0
     lines = [
         f"billstream simulate: seed {summary['seed']} "
-        f"(same traffic again: --seed {summary['seed']} --start {summary['start']})",
+        f"(same traffic again: --seed {summary['seed']} --start {summary['start']}"
+        + (f" --api-version {summary['api_version']})" if summary.get("api_version") else ")"),
         f"sent {summary['sent']} deliveries in {summary['elapsed_seconds']} s ({rate:.1f}/s): "
         + _pairs(summary["deliveries"])
         + f", {summary['out_of_order']} out of order",

@@ -26,7 +26,7 @@ RETRY_WINDOW = 3 * DAY  # Stripe retries a delivery for up to three days
 class TrafficConfig:
     seed: int
     start: int  # stories end before this virtual time (epoch seconds)
-    api_version: str = events.BASIL_API
+    api_version: str = events.NEWEST_API
     customers: int = 100  # customers whose stories are being delivered at once
     duplicate_ratio: float = 0.03
     out_of_order_ratio: float = 0.02

@@ -121,6 +121,16 @@ class InvoiceState:
     outcome: str | None = None  # "paid" or "lost"
     closed_at: int | None = None
     paid: bool = False
+    # The episodes as billing.invoice-episodes shows them (processors/episodes.py): when each
+    # opened (kept after it closed), failed attempts, the latest attempt's decline code and its
+    # event time, the account's plan when the first episode opened, and the records' version.
+    dunning_opened: int | None = None
+    sca_opened: int | None = None
+    attempts: int = 0
+    decline_code: str | None = None
+    decline_at: int | None = None
+    plan: str | None = None
+    episode_version: int = 0
 
     @property
     def is_open(self) -> bool:

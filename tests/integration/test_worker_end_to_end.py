@@ -20,8 +20,9 @@ from pytest_aiohttp import AiohttpClient
 
 from billstream.ingest.app import create_app
 from billstream.processors.config import ReducerConfig
+from billstream.processors.effects import EpisodeChanged
 from billstream.processors.reducer import apply
-from billstream.topics import ACCOUNT_STATE, ensure_topics
+from billstream.topics import ACCOUNT_STATE, INVOICE_EPISODES, ensure_topics
 from tests.integration.ingest_support import post_signed, wait_ready
 from tests.support.children import free_port
 from tests.support.factories import PLAN_MAP
@@ -114,12 +115,21 @@ async def test_signed_webhooks_become_account_states_read_back_by_aiokafka_and_k
 
     config = ReducerConfig.from_settings(settings)
     expected: dict[str, Any] = {}
+    episodes: dict[str, Any] = {}
     for customer, events in workload.events.items():
         state = None
         for event in events:
-            state, _ = apply(state, event, config)
+            state, effects = apply(state, event, config)
+            for effect in effects:
+                if isinstance(effect, EpisodeChanged):
+                    record = effect.episode
+                    episodes[f"{record['invoice_id']}:{record['kind']}"] = record
         if state is not None and (view := state.account_view()) is not None:
             expected[customer] = view
+    # Every episode change reached billing.invoice-episodes: the latest per key is the fold's.
+    assert episodes, "the workload has dunning or SCA episodes"
+    published = await read_all(kafka_bootstrap, settings.topic(INVOICE_EPISODES))
+    assert {r.key.decode(): orjson.loads(r.value) for r in published} == episodes
     topic = settings.topic(ACCOUNT_STATE)
     by_aiokafka = {
         r.key.decode(): orjson.loads(r.value) for r in await read_all(kafka_bootstrap, topic)

@@ -49,9 +49,37 @@ def dashboards() -> dict[str, dict[str, object]]:
 
 
 def queries() -> list[Query]:
+    """Every PromQL target (the read-model board's SQL targets are `sql_queries`)."""
     found = []
     for name, board in dashboards().items():
         for panel in board["panels"]:  # type: ignore[attr-defined]
             for target in panel.get("targets", []):
-                found.append(Query(name, panel["title"], target["refId"], target["expr"]))
+                if "expr" in target:
+                    found.append(Query(name, panel["title"], target["refId"], target["expr"]))
+    return found
+
+
+# Grafana's SQL time-range macro, replaced by a concrete window when the test runs the SQL.
+EPOCH_FILTER = re.compile(r"\$__unixEpochFilter\((\w+)\)")
+
+
+@dataclass(frozen=True)
+class SqlQuery:
+    dashboard: str
+    panel: str
+    sql: str
+
+    def bound(self, since: int, until: int) -> str:
+        """The SQL with Grafana's `$__unixEpochFilter(column)` for [since, until]."""
+        return EPOCH_FILTER.sub(rf"\1 BETWEEN {since} AND {until}", self.sql)
+
+
+def sql_queries() -> list[SqlQuery]:
+    """Every raw SQL target (PostgreSQL data source: the read model)."""
+    found = []
+    for name, board in dashboards().items():
+        for panel in board["panels"]:  # type: ignore[attr-defined]
+            for target in panel.get("targets", []):
+                if "rawSql" in target:
+                    found.append(SqlQuery(name, panel["title"], target["rawSql"]))
     return found

@@ -17,7 +17,10 @@ REQUIRED_BOARDS = {
     "billing-funnel.json": "Billing funnel",
     "subscriptions.json": "Subscriptions",
     "pipeline-health.json": "Pipeline health",
+    "dunning-cohorts.json": "Dunning cohorts",
 }
+# Boards on the read model (PostgreSQL) instead of Prometheus.
+SQL_BOARDS = {"dunning-cohorts.json"}
 
 
 def contract_metrics() -> set[str]:
@@ -26,10 +29,10 @@ def contract_metrics() -> set[str]:
     return set(re.findall(r"`((?:stripe|billstream)_[a-z0-9_]+)", section))
 
 
-def datasource_uid() -> str:
-    config = yaml.safe_load((PROVISIONING / "datasources" / "prometheus.yml").read_text())
+def datasource_uid(file: str = "prometheus.yml", kind: str = "prometheus") -> str:
+    config = yaml.safe_load((PROVISIONING / "datasources" / file).read_text())
     [source] = config["datasources"]
-    assert source["type"] == "prometheus"
+    assert source["type"] == kind
     return str(source["uid"])
 
 
@@ -43,8 +46,10 @@ def test_the_four_dashboards_exist_with_unique_uids() -> None:
 
 
 def test_panels_are_laid_out_and_use_the_provisioned_datasource() -> None:
-    uid = datasource_uid()
+    read_model = datasource_uid("read-model.yml", "grafana-postgresql-datasource")
     for name, board in dashboards().items():
+        uid = read_model if name in SQL_BOARDS else datasource_uid()
+        query = "rawSql" if name in SQL_BOARDS else "expr"
         panels = board["panels"]
         assert isinstance(panels, list)
         ids = [panel["id"] for panel in panels]
@@ -59,7 +64,7 @@ def test_panels_are_laid_out_and_use_the_provisioned_datasource() -> None:
             assert panel["targets"], (name, panel["title"])
             for target in panel["targets"]:
                 assert target["datasource"]["uid"] == uid
-                assert target["expr"].strip()
+                assert target[query].strip()
 
 
 def test_every_contract_metric_is_on_a_dashboard() -> None:

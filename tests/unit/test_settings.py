@@ -31,6 +31,8 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
         "invoice.*",
         "customer.*",
         "entitlements.active_entitlement_summary.updated",
+        "payment_intent.payment_failed",
+        "charge.failed",
     )
     assert settings.billing_default_plan == "FREE"
     assert settings.billing_plan_order == ("FREE", "PRO", "BUSINESS")

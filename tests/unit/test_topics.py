@@ -6,6 +6,7 @@ import pytest
 
 from billstream.topics import (
     ACCOUNT_STATE,
+    INVOICE_EPISODES,
     STRIPE_EVENTS,
     STRIPE_EVENTS_DLQ,
     STRIPE_THIN_EVENTS,
@@ -33,13 +34,20 @@ def test_replication_3_creates_every_contract_topic_with_3_replicas_and_min_isr_
 
     assert set(topics) == {
         settings.topic(name)
-        for name in (STRIPE_EVENTS, STRIPE_THIN_EVENTS, STRIPE_EVENTS_DLQ, ACCOUNT_STATE)
+        for name in (
+            STRIPE_EVENTS,
+            STRIPE_THIN_EVENTS,
+            STRIPE_EVENTS_DLQ,
+            ACCOUNT_STATE,
+            INVOICE_EPISODES,
+        )
     }
     for topic in topics.values():
         assert (topic.num_partitions, topic.replication_factor) == (6, 3)
         assert topic.topic_configs["min.insync.replicas"] == "2"
     # The contract's own configs are kept beside it.
     assert topics[settings.topic(ACCOUNT_STATE)].topic_configs["cleanup.policy"] == "compact"
+    assert topics[settings.topic(INVOICE_EPISODES)].topic_configs["cleanup.policy"] == "compact"
     assert "retention.ms" in topics[settings.topic(STRIPE_EVENTS)].topic_configs
 
 

@@ -180,10 +180,10 @@ async def test_data_the_database_refuses_is_isolated(
 
     real_apply = consumer.store.apply
 
-    def refuse_cus_bad(states: Any) -> Any:
+    def refuse_cus_bad(states: Any, episodes: Any = ()) -> Any:
         if any(state.customer_id == "cus_bad" for state in states):
             raise DataError("INSERT", {}, ValueError("value out of range"))
-        return real_apply(states)
+        return real_apply(states, episodes)
 
     monkeypatch.setattr(consumer.store, "apply", refuse_cus_bad)
     batch = {
@@ -212,11 +212,11 @@ async def test_a_retried_batch_counts_its_malformed_records_once(
     real_apply = consumer.store.apply
     calls: list[int] = []
 
-    def fail_first(states: Any) -> Any:
+    def fail_first(states: Any, episodes: Any = ()) -> Any:
         calls.append(len(states))
         if len(calls) == 1:
             raise OperationalError("INSERT", {}, Exception("disk I/O error"))
-        return real_apply(states)
+        return real_apply(states, episodes)
 
     monkeypatch.setattr(consumer.store, "apply", fail_first)
     batch = {
@@ -272,10 +272,10 @@ async def test_a_value_the_driver_cannot_bind_is_quarantined_not_retried_forever
 ) -> None:
     real_apply = consumer.store.apply
 
-    def overflow_on_cus_bad(states: Any) -> Any:
+    def overflow_on_cus_bad(states: Any, episodes: Any = ()) -> Any:
         if any(state.customer_id == "cus_bad" for state in states):
             raise OverflowError("Python int too large to convert to SQLite INTEGER")
-        return real_apply(states)
+        return real_apply(states, episodes)
 
     monkeypatch.setattr(consumer.store, "apply", overflow_on_cus_bad)
     batch = {TP0: [record(state_value(c, 1), offset=n) for n, c in enumerate(["cus_bad", "cus_a"])]}

@@ -47,7 +47,11 @@ def json_text(draw: st.DrawFn, value: Any) -> str:
 def envelopes(draw: st.DrawFn) -> dict[str, Any]:
     """Shaped like an event where routing looks, with arbitrary values there."""
     obj = draw(
-        st.dictionaries(st.sampled_from(["id", "object", "customer", "email"]), ids, max_size=4)
+        st.dictionaries(
+            st.sampled_from(["id", "object", "customer", "customer_account", "email"]),
+            ids,
+            max_size=5,
+        )
     )
     if draw(st.booleans()):
         obj["customer"] = {"id": draw(ids), "object": "customer"}  # expanded

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 
 from billstream.allowlist import EventAllowlist
 from billstream.ingest.event import InvalidPayload, parse_event, type_label
-from billstream.routing import record_headers
+from billstream.routing import record_headers, routing_key
 from billstream.settings import DEFAULT_ALLOWED_EVENTS
 from tests.unit.ingest.support import event_body
 
@@ -44,6 +45,21 @@ def test_parse_event_keeps_what_routing_needs() -> None:
     assert (event.id, event.type, event.key) == ("evt_3", "invoice.paid", b"cus_3")
     headers = dict(event.headers(1_700_000_000_123))
     assert headers["received-at"] == b"1700000000123"
+
+
+@pytest.mark.parametrize(
+    ("customer", "customer_account", "key"),
+    [("cus_3", "acct_9", b"cus_3"), (None, "acct_9", b"acct_9"), (None, None, b"in_1")],
+)
+def test_an_object_billed_to_an_account_routes_by_customer_account(
+    customer: str | None, customer_account: str | None, key: bytes
+) -> None:
+    # Accounts v2: a customer-configured Account stands for the customer (`customer_account`).
+    obj = {"id": "in_1", "object": "invoice", "customer": customer}
+    obj["customer_account"] = customer_account
+    body = orjson.dumps({"id": "evt_1", "type": "invoice.paid", "data": {"object": obj}})
+    assert parse_event(body).key == key
+    assert routing_key(orjson.loads(body)).encode() == key
 
 
 @pytest.mark.parametrize("account", ["acct_42", "", 7, None, {"id": "acct_1"}])

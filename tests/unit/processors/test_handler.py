@@ -23,7 +23,13 @@ from billstream.processors.worker import Worker, build_worker
 from billstream.routing import record_headers
 from billstream.tables.codec import decode_state, encode_state
 from billstream.tables.tables import CUSTOMER_STATE_TABLE
-from billstream.topics import ACCOUNT_STATE, STRIPE_EVENTS, STRIPE_EVENTS_DLQ, STRIPE_THIN_EVENTS
+from billstream.topics import (
+    ACCOUNT_STATE,
+    INVOICE_EPISODES,
+    STRIPE_EVENTS,
+    STRIPE_EVENTS_DLQ,
+    STRIPE_THIN_EVENTS,
+)
 from tests.support import factories as f
 from tests.support.settings import SettingsFactory
 
@@ -281,3 +287,21 @@ async def test_without_an_api_key_nothing_is_requested(worker: Worker) -> None:
     assert sent(worker, STRIPE_THIN_EVENTS) == []
     [account] = sent(worker, ACCOUNT_STATE)
     assert len(orjson.loads(account["value"])["features"]) == 10
+
+
+async def test_episode_changes_are_published_keyed_by_invoice_and_kind(worker: Worker) -> None:
+    failed = f.invoice_event("invoice.payment_failed", created=1_000)
+    async with source_of(worker) as source:
+        await source.put(**record(created(100)))
+        await source.put(**record(failed))
+        await source.put(**record(f.invoice_event("invoice.paid", created=2_000)))
+        await source.put(**record(failed))  # a redelivery re-emits the episode as it is now
+
+    records = sent(worker, INVOICE_EPISODES)
+    assert [r["key"] for r in records] == [f"{f.INVOICE}:dunning".encode()] * 3
+    states = [orjson.loads(r["value"]) for r in records]
+    assert [(s["state"], s["version"]) for s in states] == [
+        ("open", 1),
+        ("recovered", 2),
+        ("recovered", 2),
+    ]

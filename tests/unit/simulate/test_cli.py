@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from billstream.cli import main
-from billstream.simulate import catalog
+from billstream.simulate import catalog, versions
 from tests.unit.simulate.fake_ingest import SECRET, FakeIngest
 
 
@@ -89,3 +89,15 @@ def test_without_a_secret_it_refuses(
     monkeypatch.delenv("STRIPE_WEBHOOK_SECRETS", raising=False)
     assert main(["simulate", "--duration", "1"]) == 2
     assert "STRIPE_WEBHOOK_SECRETS" in capsys.readouterr().err
+
+
+def test_an_old_api_versions_traffic_expects_what_the_default_expects(
+    ingest_url: str, env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert simulate(ingest_url, tmp_path) == 0
+    default = json.loads((tmp_path / "summary.json").read_text())
+    assert simulate(ingest_url, tmp_path, "--api-version", versions.SUPPORTED[0]) == 0
+    oldest = json.loads((tmp_path / "summary.json").read_text())
+    assert (default["api_version"], oldest["api_version"]) == (versions.NEWEST, "2020-08-27")
+    assert oldest["expected"] == default["expected"]
+    assert "--api-version 2020-08-27" in capsys.readouterr().out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from billstream.simulate import catalog, events
+from billstream.simulate import catalog, events, versions
 from billstream.simulate.catalog import Price
 
 
@@ -20,7 +20,7 @@ class SubscriptionFields(TypedDict):
 
 class InvoiceFields(TypedDict):
     customer_id: str
-    subscription_id: str
+    subscription_id: str | None
     price: Price
     status: str
     billing_reason: str
@@ -97,3 +97,27 @@ def test_simulator_plan_map_covers_the_catalog() -> None:
     assert catalog.unmapped_prices({}) == [p.lookup_key for p in catalog.PRICES]
     assert catalog.LEGACY.lookup_key is None
     assert catalog.LEGACY.id not in plan_map
+
+
+def test_a_quote_invoice_names_its_quote_per_api_version() -> None:
+    fields: InvoiceFields = {**INVOICE, "subscription_id": None}
+    new = events.invoice("in_1", api_version=versions.NEWEST, quote_id="qt_1", **fields)
+    old = events.invoice("in_1", api_version=events.LEGACY_API, quote_id="qt_1", **fields)
+    assert new["parent"] == {
+        "type": "quote_details",
+        "quote_details": {"quote": "qt_1"},
+        "subscription_details": None,
+    }
+    assert (old["subscription"], old["quote"]) == (None, "qt_1")
+
+
+def test_newer_versions_add_fields_billstream_ignores() -> None:
+    oldest = events.subscription("sub_1", api_version=versions.SUPPORTED[0], **SUB)
+    newest = events.subscription("sub_1", api_version=versions.NEWEST, **SUB)
+    assert "billing_mode" not in oldest
+    assert "customer_account" not in oldest
+    assert newest["billing_mode"]["type"] == "flexible"
+    assert newest["customer_account"] is None
+    [item] = newest["items"]["data"]
+    assert item["plan"]["id"] == item["price"]["id"]
+    assert item["plan"]["interval"] == item["price"]["recurring"]["interval"]

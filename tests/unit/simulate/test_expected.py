@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import random
 
+import orjson
+import pytest
+
 from billstream.settings import Settings
-from billstream.simulate import events, scenarios
+from billstream.simulate import events, scenarios, versions
 from billstream.simulate.catalog import SIMULATOR_PLAN_MAP
 from billstream.simulate.expected import ExpectedState, fold
 from billstream.simulate.traffic import Delivery, Outcome, TrafficConfig, story_deliveries
@@ -23,13 +26,13 @@ def queued(deliveries: list[Delivery]) -> list[Outcome]:
     return [Outcome(delivery, "queued", 1) for delivery in deliveries]
 
 
-def deliveries(api_version: str, seed: int, quirks: float) -> list[Delivery]:
+def deliveries(api_version: str, seed: int, quirks: float, stories: int = 150) -> list[Delivery]:
     config = TrafficConfig(
         seed=seed, start=START, api_version=api_version,
         duplicate_ratio=quirks, out_of_order_ratio=quirks,
     )  # fmt: skip
     found: list[Delivery] = []
-    for story_seed in range(seed, seed + 150):
+    for story_seed in range(seed, seed + stories):
         story = scenarios.customer_story(random.Random(story_seed), START, api_version)
         found.extend(story_deliveries(story.planned, random.Random(story_seed), config))
     return found
@@ -49,6 +52,17 @@ def test_both_api_shapes_fold_to_the_same_accounts() -> None:
     assert basil.accounts == legacy.accounts
     assert set(basil.count("plan")) == {"FREE", "PRO", "BUSINESS"}
     assert basil.invalid_events == 0
+
+
+@pytest.mark.parametrize("api_version", versions.SUPPORTED[:-1])
+def test_every_supported_version_folds_to_the_newest_versions_accounts(api_version: str) -> None:
+    # The simulated traffic of `billstream simulate --api-version V`, with Stripe's quirks.
+    newest = fold(queued(deliveries(versions.NEWEST, 3, 0.2, stories=60)), SETTINGS)
+    shaped = deliveries(api_version, 3, 0.2, stories=60)
+    assert {orjson.loads(d.body)["api_version"] for d in shaped if d.kind != "bad_payload"} == {
+        api_version
+    }
+    assert fold(queued(shaped), SETTINGS).accounts == newest.accounts
 
 
 def test_duplicates_and_reordering_converge_to_the_in_order_state() -> None:

@@ -2,7 +2,7 @@
 find accounts by feature with an index on both databases.
 
 Revision ID: r0003
-Revises: 0002
+Revises: 0004 (invoice episodes)
 Create Date: 2026-12-02
 """
 
@@ -16,7 +16,7 @@ ID = sa.String(255).with_variant(sa.String(255, collation="C"), "postgresql")
 FEATURE = sa.String(80).with_variant(sa.String(80, collation="C"), "postgresql")
 
 revision = "r0003"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

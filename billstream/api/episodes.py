@@ -1,0 +1,57 @@
+"""The `billing.invoice-episodes` message: one dunning or SCA episode, parsed strictly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from billstream.api.state import Id, IdText, Int64, MalformedMessage, Text
+
+EpisodeKind = Literal["dunning", "sca"]
+EpisodeState = Literal["open", "recovered", "completed", "lost"]
+KINDS: tuple[str, ...] = ("dunning", "sca")
+
+
+class EpisodeMessage(BaseModel):
+    """One episode record (processors/episodes.py); unknown extra fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    invoice_id: Id
+    kind: EpisodeKind
+    customer_id: Id
+    subscription_id: IdText | None = None
+    state: EpisodeState
+    opened_at: Int64
+    closed_at: Int64 | None = None
+    attempts: Annotated[int, Field(ge=0, le=2**31)] = 0
+    decline_code: Text | None = None
+    plan: Text | None = None
+    version: Annotated[int, Field(ge=0, le=2**62)]
+
+    def row(self) -> dict[str, Any]:
+        """The `invoice_episodes` row, with the cohorts it belongs to (UTC)."""
+        opened = datetime.fromtimestamp(self.opened_at, UTC)
+        monday = (opened - timedelta(days=opened.weekday())).date()
+        return {
+            **self.model_dump(),
+            "opened_month": opened.strftime("%Y-%m"),
+            "opened_week": monday.isoformat(),
+        }
+
+
+def decode_episode(key: bytes | None, value: bytes | None) -> EpisodeMessage | None:
+    """The episode in a record, None for a tombstone; raises MalformedMessage otherwise."""
+    if value is None:
+        return None
+    try:
+        episode = EpisodeMessage.model_validate_json(value)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "value"
+        raise MalformedMessage(f"{where}: {first['msg']}") from None
+    if key is not None and key != f"{episode.invoice_id}:{episode.kind}".encode():
+        raise MalformedMessage(f"key {key[:64]!r} is not the value's invoice_id:kind")
+    return episode

@@ -4,7 +4,8 @@ The worker dead-letters an event whose effect would exceed them, the read model'
 sized by them, and the api quarantines whatever still slips past; so a `200 queued` always ends
 served or dead-lettered with a reason (docs/security.md, "Limits").
 Sources: Stripe guarantees object ids never exceed 255 characters (docs.stripe.com/upgrades,
-backward-compatible changes) and caps metadata values at 500 (docs.stripe.com/api/metadata).
+backward-compatible changes) and caps metadata values at 500 (docs.stripe.com/api/metadata);
+a feature's lookup key "may be up to 80 characters" (docs.stripe.com/api/entitlements/feature).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from typing import Any
 ID_MAX_CHARS = 255
 METADATA_VALUE_MAX_CHARS = 500
 TEXT_MAX_CHARS = 255  # every other string: plans, statuses, intervals, event types
+FEATURE_KEY_MAX_CHARS = 80  # an entitlement feature's lookup_key
+# Stripe documents no cap on a customer's active entitlements; this is billstream's, so that one
+# account state stays a small record (1,000 x 80 characters is at most ~82 KB of JSON).
+FEATURES_MAX = 1000
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1  # SQL BIGINT; JSON parsers read larger numbers as floats or not at all
 
@@ -35,6 +40,10 @@ ACCOUNT_STRING_LIMITS: dict[str, int] = {
     "updated_by_event_type": TEXT_MAX_CHARS,
 }
 ACCOUNT_INTEGER_FIELDS = ("current_period_end", "version", "updated_at")
+# The account-state list fields: (most items, characters per item).
+ACCOUNT_LIST_LIMITS: dict[str, tuple[int, int]] = {
+    "features": (FEATURES_MAX, FEATURE_KEY_MAX_CHARS),
+}
 
 # Bounded reasons (DLQ `error` header, billstream_dlq_total{reason}).
 TOO_LONG = "too_long"
@@ -85,3 +94,12 @@ def check_account(account: Mapping[str, Any]) -> None:
         value = account.get(field)
         if value is not None and not in_int64(value):
             raise LimitExceeded(OUT_OF_RANGE, field)
+    for field, (most, chars) in ACCOUNT_LIST_LIMITS.items():
+        items = account.get(field) or ()
+        if len(items) > most:
+            raise LimitExceeded(TOO_LONG, field)
+        for item in items:
+            check_text(field, item, chars)
+            # Feature keys are query values (GET /accounts?feature=) and log fields.
+            if CONTROL_CHARACTERS.search(item):
+                raise LimitExceeded(BAD_CHARACTER, field)

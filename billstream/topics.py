@@ -19,6 +19,8 @@ from billstream.settings import Settings
 
 STRIPE_EVENTS = "stripe.events"
 STRIPE_EVENTS_DLQ = "stripe.events.dlq"
+# Thin event notifications, and the worker's refetch requests, for the resolver.
+STRIPE_THIN_EVENTS = "stripe.thin-events"
 ACCOUNT_STATE = "billing.account-state"
 INVOICE_EPISODES = "billing.invoice-episodes"
 
@@ -88,6 +90,7 @@ def contract_topics(settings: Settings) -> list[TopicSpec]:
             settings.topic(STRIPE_EVENTS),
             {"retention.ms": retention, MAX_MESSAGE_BYTES: records},
         ),
+        TopicSpec(settings.topic(STRIPE_THIN_EVENTS), {"retention.ms": retention}),
         TopicSpec(
             settings.topic(STRIPE_EVENTS_DLQ),
             {"retention.ms": str(4 * WEEK_MS), MAX_MESSAGE_BYTES: records},

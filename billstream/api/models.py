@@ -18,7 +18,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from billstream.limits import ID_MAX_CHARS, METADATA_VALUE_MAX_CHARS, TEXT_MAX_CHARS
+from billstream.limits import (
+    FEATURE_KEY_MAX_CHARS,
+    ID_MAX_CHARS,
+    METADATA_VALUE_MAX_CHARS,
+    TEXT_MAX_CHARS,
+)
 
 # Columns sized by the contract's limits (billstream.limits, from Stripe's documented ones).
 # Byte-wise ("C") ordering on PostgreSQL, as SQLite's BINARY: one keyset order on both backends.
@@ -49,9 +54,29 @@ accounts = Table(
     Column("updated_by_event", SHORT),
     Column("updated_by_event_type", SHORT),
     Column("updated_at", BigInteger),
+    # The account's sorted feature lookup keys, served as they are; `account_features` indexes them.
+    Column("features", JSON, nullable=False, server_default="[]"),
 )
 Index("ix_accounts_plan_customer_id", accounts.c.plan, accounts.c.customer_id)
 Index("ix_accounts_payment_state_customer_id", accounts.c.payment_state, accounts.c.customer_id)
+
+# One row per (account, feature) of the stored version, rewritten in the account's transaction:
+# `GET /accounts?feature=` is an index range on (feature, customer_id) in keyset order, the same
+# on SQLite and PostgreSQL (a JSON containment query would need a GIN index on one of them only).
+FEATURE = String(FEATURE_KEY_MAX_CHARS).with_variant(
+    String(FEATURE_KEY_MAX_CHARS, collation="C"), "postgresql"
+)
+account_features = Table(
+    "account_features",
+    metadata,
+    Column("customer_id", ID, primary_key=True),
+    Column("feature", FEATURE, primary_key=True),
+)
+Index(
+    "ix_account_features_feature_customer_id",
+    account_features.c.feature,
+    account_features.c.customer_id,
+)
 
 account_transitions = Table(
     "account_transitions",

@@ -7,6 +7,7 @@ from typing import Any
 from billstream.api.cohorts import BREAKDOWNS, PERIODS, WITHIN_DAYS
 from billstream.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_TEXT
 from billstream.api.state import PAYMENT_STATES
+from billstream.limits import FEATURE_KEY_MAX_CHARS, FEATURES_MAX
 
 JSON = "application/json"
 
@@ -103,6 +104,12 @@ SCHEMAS: dict[str, Any] = {
             "updated_by_event": _nullable("string"),
             "updated_by_event_type": _nullable("string"),
             "updated_at": _nullable("integer"),
+            "features": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": FEATURE_KEY_MAX_CHARS},
+                "maxItems": FEATURES_MAX,
+                "description": "the customer's active entitlements: feature lookup keys, sorted",
+            },
         }
     ),
     "AccountPage": _obj(
@@ -205,6 +212,11 @@ PATHS: dict[str, Any] = {
         [
             _query("plan", TEXT, "only accounts on this plan"),
             _query("payment_state", {"type": "string", "enum": list(PAYMENT_STATES)}, "filter"),
+            _query(
+                "feature",
+                {**TEXT, "maxLength": FEATURE_KEY_MAX_CHARS},
+                "only accounts with an active entitlement to this feature (its lookup key)",
+            ),
             _query(
                 "limit",
                 {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},

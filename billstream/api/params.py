@@ -11,7 +11,7 @@ from multidict import MultiMapping
 from billstream.api import cursor
 from billstream.api.cohorts import BREAKDOWNS, PERIODS, CohortQuery
 from billstream.api.state import PAYMENT_STATES
-from billstream.limits import INT64_MAX
+from billstream.limits import FEATURE_KEY_MAX_CHARS, INT64_MAX
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -34,6 +34,7 @@ class ListQuery:
     after: str | None = None
     plan: str | None = None
     payment_state: str | None = None
+    feature: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,10 @@ class TransitionQuery:
     until: int | None = None
 
 
-def text_value(name: str, value: str) -> str:
-    """A plain identifier-like value: 1-255 characters, no control characters, valid UTF-8."""
-    if not 1 <= len(value) <= MAX_TEXT or _CONTROL.search(value):
-        raise BadParameter(name, f"{name} must be 1 to {MAX_TEXT} characters, none a control one")
+def text_value(name: str, value: str, longest: int = MAX_TEXT) -> str:
+    """A plain identifier-like value: 1-`longest` characters, no control characters, UTF-8."""
+    if not 1 <= len(value) <= longest or _CONTROL.search(value):
+        raise BadParameter(name, f"{name} must be 1 to {longest} characters, none a control one")
     try:
         value.encode()
     except UnicodeEncodeError:
@@ -132,7 +133,12 @@ def list_query(query: MultiMapping[str]) -> ListQuery:
         raise BadParameter(
             "payment_state", f"payment_state must be one of {', '.join(PAYMENT_STATES)}"
         )
-    return ListQuery(limit=limit, after=after, plan=plan, payment_state=payment_state)
+    feature = _single(query, "feature")
+    if feature is not None:
+        feature = text_value("feature", feature, FEATURE_KEY_MAX_CHARS)  # a lookup key's limit
+    return ListQuery(
+        limit=limit, after=after, plan=plan, payment_state=payment_state, feature=feature
+    )
 
 
 def cohort_query(kind: str, query: MultiMapping[str]) -> CohortQuery:

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import ARRAY, BigInteger, Integer, Select, String, any_, bindparam, func, select
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Integer,
+    Select,
+    String,
+    any_,
+    bindparam,
+    exists,
+    func,
+    select,
+)
 
-from billstream.api.models import account_transitions, accounts
+from billstream.api.models import account_features, account_transitions, accounts
 from billstream.api.state import ACCOUNT_FIELDS
 
 # Rows become dicts keyed by these plain strings (column names are a str subclass orjson refuses).
@@ -41,20 +52,45 @@ GET_TRANSITIONS = (
 
 
 @functools.cache
-def list_accounts(*, after: bool, plan: bool, payment_state: bool) -> Select[tuple[object, ...]]:
-    """A keyset page: binds `limit`, and `after`, `plan`, `payment_state` when filtered."""
-    query = (
-        select(*ACCOUNT_COLUMNS)
-        .order_by(accounts.c.customer_id)
-        .limit(bindparam("limit", type_=Integer()))
-    )
+def list_accounts(
+    *, after: bool, plan: bool, payment_state: bool, feature: bool = False
+) -> Select[tuple[object, ...]]:
+    """A keyset page: binds `limit`, and `after`, `plan`, `payment_state`, `feature` when
+    filtered. With `feature` the page walks the (feature, customer_id) index of
+    account_features in customer_id order and joins each account: an index range, not a scan."""
+    query = select(*ACCOUNT_COLUMNS).limit(bindparam("limit", type_=Integer()))
+    key = accounts.c.customer_id
+    if feature:
+        features = account_features.c
+        key = features.customer_id
+        query = query.join_from(
+            accounts, account_features, features.customer_id == accounts.c.customer_id
+        )
+        query = query.where(features.feature == bindparam("feature"))
+    query = query.order_by(key)
     if after:
-        query = query.where(accounts.c.customer_id > bindparam("after"))
+        query = query.where(key > bindparam("after"))
     if plan:
         query = query.where(accounts.c.plan == bindparam("plan"))
     if payment_state:
         query = query.where(accounts.c.payment_state == bindparam("payment_state"))
     return query
+
+
+# The stored version's feature rows, rewritten only while `version` is the stored one: a racing
+# writer's older version (its upsert was a no-op under the version guard) cannot rewrite them.
+_IS_STORED_VERSION = exists().where(
+    accounts.c.customer_id == bindparam("customer_id"),
+    accounts.c.version == bindparam("version", type_=BigInteger()),
+)
+DELETE_FEATURES = (
+    account_features.delete()
+    .where(account_features.c.customer_id == bindparam("customer_id"))
+    .where(_IS_STORED_VERSION)
+)
+FEATURE_ROW = select(
+    bindparam("customer_id", type_=String()), bindparam("feature", type_=String())
+).where(_IS_STORED_VERSION)
 
 
 @functools.cache

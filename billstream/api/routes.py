@@ -93,6 +93,7 @@ async def list_accounts(request: web.Request) -> web.Response:
         after=query.after,
         plan=query.plan,
         payment_state=query.payment_state,
+        feature=query.feature,
     )
     items = rows[: query.limit]
     more = len(rows) > query.limit

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from billstream.limits import (
+    FEATURE_KEY_MAX_CHARS,
+    FEATURES_MAX,
     ID_MAX_CHARS,
     INT64_MAX,
     INT64_MIN,
@@ -22,6 +24,10 @@ IdText = Annotated[str, Field(max_length=ID_MAX_CHARS, pattern=NO_NUL)]
 MetadataText = Annotated[str, Field(max_length=METADATA_VALUE_MAX_CHARS, pattern=NO_NUL)]
 Id = Annotated[str, Field(min_length=1, max_length=ID_MAX_CHARS, pattern=r"^[^\x00-\x1f\x7f]*$")]
 Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+# A feature's lookup key: a query value (GET /accounts?feature=), so no control characters.
+FeatureKey = Annotated[
+    str, Field(min_length=1, max_length=FEATURE_KEY_MAX_CHARS, pattern=r"^[^\x00-\x1f\x7f]*$")
+]
 PaymentState = Literal["ok", "past_due", "requires_action"]
 PAYMENT_STATES: tuple[str, ...] = ("ok", "past_due", "requires_action")
 
@@ -50,6 +56,8 @@ class AccountStateMessage(BaseModel):
     # Added by the worker for the transitions table; older messages lack it.
     updated_by_event_type: Text | None = None
     updated_at: Int64 | None = None
+    # Sorted entitlement lookup keys; older messages lack it (no entitlements known).
+    features: Annotated[list[FeatureKey], Field(max_length=FEATURES_MAX)] = []
 
     def row(self) -> dict[str, Any]:
         """The `accounts` row."""

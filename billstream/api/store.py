@@ -7,7 +7,7 @@ thread pool by the HTTP handlers and the consumer (bench/api.py measures the cos
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from billstream.api.cohorts import CohortQuery, cohorts
 from billstream.api.engines import reader_engine, writer_engine
 from billstream.api.episodes import EpisodeMessage
 from billstream.api.models import (
+    account_features,
     account_transitions,
     accounts,
     invoice_episodes,
@@ -75,6 +76,11 @@ class Store:
         )
         self._upsert = self._upsert_statement()
         self._append = self._append_statement()
+        self._add_features = (
+            self._insert(account_features)
+            .from_select(["customer_id", "feature"], queries.FEATURE_ROW)
+            .on_conflict_do_nothing(index_elements=["customer_id", "feature"])
+        )
         self._upsert_episode = self._upsert_episode_statement()
         self._quarantine = self._insert(quarantined_records).on_conflict_do_nothing(
             index_elements=["topic", "partition", "offset"]
@@ -112,9 +118,10 @@ class Store:
         after: str | None = None,
         plan: str | None = None,
         payment_state: str | None = None,
+        feature: str | None = None,
     ) -> list[dict[str, Any]]:
         """Up to `limit` accounts with customer_id > `after`, in customer_id order."""
-        given = {"after": after, "plan": plan, "payment_state": payment_state}
+        given = {"after": after, "plan": plan, "payment_state": payment_state, "feature": feature}
         params = {"limit": limit} | {
             name: value for name, value in given.items() if value is not None
         }
@@ -193,6 +200,7 @@ class Store:
         with self.engine.begin() as connection:
             written = self._apply_episodes(connection, episodes)
             known = self._stored(connection, {state.customer_id for state in states})
+            features_before = {key: row["features"] for key, row in known.items()}
             latest: dict[str, dict[str, Any]] = {}
             transitions = []
             for state in states:
@@ -205,6 +213,7 @@ class Store:
             if latest:
                 connection.execute(self._upsert, list(latest.values()))
                 connection.execute(self._append, transitions)
+                self._rewrite_features(connection, features_before, latest.values())
         return ApplyResult(
             applied=len(transitions), stale=len(states) - len(transitions), episodes=written
         )
@@ -254,6 +263,26 @@ class Store:
             ]
         return {row[0]: dict(zip(ACCOUNT_FIELDS, row, strict=True)) for row in rows}
 
+    def _rewrite_features(
+        self,
+        connection: Connection,
+        before: Mapping[str, list[str]],
+        rows: Iterable[Mapping[str, Any]],
+    ) -> None:
+        """account_features of each stored version whose features changed (usually none)."""
+        changed = [row for row in rows if before.get(row["customer_id"], []) != row["features"]]
+        if not changed:
+            return
+        keys = [{"customer_id": r["customer_id"], "version": r["version"]} for r in changed]
+        connection.execute(queries.DELETE_FEATURES, keys)
+        added = [
+            {**key, "feature": f}
+            for key, r in zip(keys, changed, strict=True)
+            for f in r["features"]
+        ]
+        if added:
+            connection.execute(self._add_features, added)
+
     def _upsert_statement(self) -> Insert:
         statement = self._insert(accounts)
         excluded = statement.excluded
@@ -282,7 +311,8 @@ class Store:
 def fold_transitions(customer_id: str, transitions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The account state after `transitions` (oldest first): each records its changes against
     the state stored before it, and the first lists every field, so their fold is the state."""
-    state: dict[str, Any] = {"customer_id": customer_id}
+    # Transitions stored before `features` existed do not list it: none known then.
+    state: dict[str, Any] = {"customer_id": customer_id, "features": []}
     for transition in transitions:
         for name, change in transition["changes"].items():
             state[name] = change["to"]

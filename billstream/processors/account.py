@@ -8,6 +8,7 @@ from operator import attrgetter
 
 from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
+from billstream.processors.entitlements import features
 from billstream.processors.invoices import payment_state
 from billstream.processors.parsing import Envelope
 from billstream.processors.statuses import is_live
@@ -44,7 +45,12 @@ def derive_account(state: CustomerState, config: ReducerConfig) -> AccountState:
     sub = describing_subscription(state, config)
     payment = payment_state(state)
     if sub is None:
-        return AccountState(plan=config.default_plan, payment_state=payment, deleted=state.deleted)
+        return AccountState(
+            plan=config.default_plan,
+            payment_state=payment,
+            deleted=state.deleted,
+            features=features(state),
+        )
     return AccountState(
         plan=sub.plan if is_live(sub) and not state.deleted else config.default_plan,
         interval=sub.interval,
@@ -55,6 +61,7 @@ def derive_account(state: CustomerState, config: ReducerConfig) -> AccountState:
         pending_plan=sub.pending_plan,
         current_period_end=sub.current_period_end,
         deleted=state.deleted,
+        features=features(state),
     )
 
 

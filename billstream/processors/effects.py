@@ -135,6 +135,17 @@ class ScaLost(Effect):
 
 
 @dataclass(frozen=True)
+class EntitlementsIncomplete(Effect):
+    """A summary said `has_more`: the worker asks the resolver to fetch the whole list.
+
+    `created` is the summary's: the request's id and the synthetic event's derive from it.
+    """
+
+    customer_id: str
+    created: int
+
+
+@dataclass(frozen=True)
 class EpisodeChanged(Effect):
     """A dunning or SCA episode opened, changed or closed: its billing.invoice-episodes record
     (processors/episodes.py)."""

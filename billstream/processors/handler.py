@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from billstream.entitlements.request import request_record as entitlements_request_record
+from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
 from billstream.processors.dlq import (
     MISSING_KEY,
@@ -26,7 +28,7 @@ from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.parsing import InvalidEvent
 from billstream.processors.produce import Producer
 from billstream.processors.steps import Applied, StateCache, apply_record
-from billstream.routing import HEADER_EVENT_ID, HEADER_RECEIVED_AT
+from billstream.routing import HEADER_ACCOUNT, HEADER_EVENT_ID, HEADER_RECEIVED_AT
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,9 @@ class EventProcessor:
     config: ReducerConfig
     episodes_topic: str | None = None  # billing.invoice-episodes; None: not published
     states: StateCache = field(default_factory=StateCache)
+    # Where refetch requests go (stripe.thin-events, read by the resolver): entitlements beyond
+    # a summary's first page; None when refetching is off (no STRIPE_API_KEY).
+    refetch_topic: str | None = None
 
     async def handle(self, record: Record) -> None:
         headers = header_items(record.headers)
@@ -87,6 +92,8 @@ class EventProcessor:
         else:
             assert key is not None
             await self._publish(key, record.partition, applied)
+            if self.refetch_topic is not None:
+                await self._request_refetches(applied.effects, headers)
         self._observe_lag(headers)
 
     async def _publish(self, key: bytes, partition: int, applied: Applied) -> None:
@@ -100,6 +107,26 @@ class EventProcessor:
             for episode_key, episode in applied.episodes:
                 await self.app.producer.produce(self.episodes_topic, episode_key, episode)
         self.metrics.record(applied.effects)
+
+    async def _request_refetches(
+        self, effects: list[fx.Effect], headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Publish a request for each effect that needs Stripe's API, with the event's Connect
+        account (if any). After the state's table write: a crash in between re-requests on the
+        redelivery (processors/entitlements.py, pending_fetch)."""
+        assert self.refetch_topic is not None
+        for effect in effects:
+            if type(effect) is fx.EntitlementsIncomplete:
+                account = header_value(headers, HEADER_ACCOUNT)
+                key, value, request_headers = entitlements_request_record(
+                    effect.customer_id,
+                    effect.created,
+                    int(time.time() * 1000),
+                    account.decode() if account else None,
+                )
+                await self.app.producer.produce(
+                    self.refetch_topic, key, value, headers=request_headers
+                )
 
     async def _dead_letter(
         self, record: Record, headers: list[tuple[str, bytes]], reason: str

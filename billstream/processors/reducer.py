@@ -13,6 +13,8 @@ from billstream.processors.account import publish_if_changed
 from billstream.processors.config import ReducerConfig
 from billstream.processors.declines import RULE_TYPES as DECLINE_RULES
 from billstream.processors.declines import apply_payment_failure
+from billstream.processors.entitlements import RULE_TYPES as ENTITLEMENT_RULES
+from billstream.processors.entitlements import apply_entitlements_event, pending_fetch
 from billstream.processors.episodes import track_episodes
 from billstream.processors.invoices import RULE_TYPES as INVOICE_RULES
 from billstream.processors.invoices import apply_invoice_event, prune_closed
@@ -62,6 +64,7 @@ def _rules() -> dict[str, Rule]:
     rules: dict[str, Rule] = {"customer.deleted": _customer_deleted}
     rules.update(dict.fromkeys(SUBSCRIPTION_RULES, apply_subscription_event))
     rules.update(dict.fromkeys(INVOICE_RULES, apply_invoice_event))
+    rules.update(dict.fromkeys(ENTITLEMENT_RULES, apply_entitlements_event))
     rules.update(dict.fromkeys(DECLINE_RULES, apply_payment_failure))
     return rules
 
@@ -75,7 +78,11 @@ def apply(
     """Fold one Stripe event into the customer's state; InvalidEvent if it is malformed."""
     envelope = read_envelope(event)
     if state is not None and envelope.id in state.seen:
-        return state, [fx.Duplicate(envelope.id)]
+        duplicate: list[fx.Effect] = [fx.Duplicate(envelope.id)]
+        again = pending_fetch(state, envelope)  # a request lost in a crash is asked again
+        if again is not None:
+            duplicate.append(again)
+        return state, duplicate
     new = state.clone() if state is not None else CustomerState(routing_key(event))
     effects: list[fx.Effect] = []
     event_type = envelope.type

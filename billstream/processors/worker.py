@@ -19,7 +19,13 @@ from billstream.processors.runtime.direct import DirectConsumer
 from billstream.processors.runtime.table_writer import TableWriter
 from billstream.settings import Settings
 from billstream.tables.tables import customer_state_table
-from billstream.topics import ACCOUNT_STATE, INVOICE_EPISODES, STRIPE_EVENTS, STRIPE_EVENTS_DLQ
+from billstream.topics import (
+    ACCOUNT_STATE,
+    INVOICE_EPISODES,
+    STRIPE_EVENTS,
+    STRIPE_EVENTS_DLQ,
+    STRIPE_THIN_EVENTS,
+)
 
 
 @dataclass
@@ -63,6 +69,10 @@ def build_worker(
         dlq_topic=settings.topic(STRIPE_EVENTS_DLQ),
         metrics=metrics,
         config=ReducerConfig.from_settings(settings),
+        # Entitlements beyond a summary's first page are fetched by the resolver (API key).
+        refetch_topic=(
+            settings.topic(STRIPE_THIN_EVENTS) if settings.stripe_api_key is not None else None
+        ),
         episodes_topic=settings.topic(INVOICE_EPISODES),
     )
 

@@ -34,6 +34,29 @@ LEGACY = Price("price_1LEGACY2019000000001", None, "prod_LEGACY", "FREE", "month
 PRICES = (PRO_MONTHLY, PRO_YEARLY, BUSINESS_MONTHLY, BUSINESS_YEARLY)
 TIERS = ("PRO", "BUSINESS")
 
+# Entitlement features (lookup keys) each plan's product carries. BUSINESS has eleven: one more
+# than a summary event lists, so its customers' features come from the Active Entitlements API.
+PRO_FEATURES = ("api_access", "exports", "priority_support", "sso")
+PLAN_FEATURES: dict[str, tuple[str, ...]] = {
+    "PRO": PRO_FEATURES,
+    "BUSINESS": (
+        *PRO_FEATURES,
+        "audit_log",
+        "custom_roles",
+        "data_retention_1y",
+        "dedicated_support",
+        "sandbox",
+        "scim",
+        "uptime_sla",
+    ),
+}
+
+
+def features_for(plan: str) -> tuple[str, ...]:
+    """The sorted lookup keys a live subscription to `plan` entitles to (none for others)."""
+    return tuple(sorted(PLAN_FEATURES.get(plan, ())))
+
+
 # What the pipeline's BILLING_PLAN_MAP must say for the simulator's prices.
 SIMULATOR_PLAN_MAP = ",".join(f"{price.lookup_key}={price.plan}" for price in PRICES)
 

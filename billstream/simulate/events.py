@@ -269,3 +269,34 @@ def payment_intent(intent_id: str, *, customer_id: str, amount: int, status: str
         "livemode": False,
         "status": status,
     }
+
+
+# The summary of an `entitlements.active_entitlement_summary.updated` event lists at most this
+# many entitlements; `has_more` says the Active Entitlements API has the rest.
+SUMMARY_PAGE = 10
+
+
+def active_entitlement(lookup_key: str) -> Json:
+    """One active entitlement; ids derive from the lookup key (features are per account)."""
+    return {
+        "id": f"ent_test_{lookup_key}",
+        "object": "entitlements.active_entitlement",
+        "feature": f"feat_test_{lookup_key}",
+        "livemode": False,
+        "lookup_key": lookup_key,
+    }
+
+
+def active_entitlement_summary(customer_id: str, lookup_keys: list[str]) -> Json:
+    """What Stripe sends: the first SUMMARY_PAGE entitlements, `has_more` when there are more."""
+    return {
+        "object": "entitlements.active_entitlement_summary",
+        "customer": customer_id,
+        "entitlements": {
+            "object": "list",
+            "data": [active_entitlement(key) for key in lookup_keys[:SUMMARY_PAGE]],
+            "has_more": len(lookup_keys) > SUMMARY_PAGE,
+            "url": "/v1/entitlements/active_entitlements",
+        },
+        "livemode": False,
+    }

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from billstream.simulate import events, versions
-from billstream.simulate.catalog import Price
+from billstream.simulate.catalog import Price, features_for
 
 DAY = 86400
 PERIOD_DAYS = {"month": 30, "year": 365}
+# Statuses whose subscription keeps its entitlements (processors/statuses.py: live).
+ENTITLED_STATUSES = frozenset({"trialing", "active", "past_due"})
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -70,6 +72,7 @@ class Story:
     planned: list[Planned] = field(default_factory=list)
     sub: Sub | None = None
     customer_created: int = 0
+    features: tuple[str, ...] = ()  # the active entitlements Stripe last announced
 
     def __post_init__(self) -> None:
         self.customer_id = self.customer_id or self.new_id("cus")
@@ -155,6 +158,7 @@ class Story:
         )
         self.sub = sub
         self.emit("customer.subscription.created", self.sub_object(sub), tag=tag)
+        self.sync_entitlements()
         return sub
 
     def update_sub(self, tag: str | None = None, event_type: str = "", **changes: Any) -> None:
@@ -165,11 +169,27 @@ class Story:
         after = self.sub_object(self.sub)
         previous = {key: before[key] for key in after if before.get(key) != after[key]}
         self.emit(event_type or "customer.subscription.updated", after, previous=previous, tag=tag)
+        self.sync_entitlements()
 
     def delete_sub(self, tag: str | None = None) -> None:
         assert self.sub is not None
         self.sub = replace(self.sub, status="canceled", canceled_at=self.now, ended_at=self.now)
         self.emit("customer.subscription.deleted", self.sub_object(self.sub), tag=tag)
+        self.sync_entitlements()
+
+    # --- entitlements ---------------------------------------------------------------------
+    def sync_entitlements(self) -> None:
+        """Stripe's `entitlements.active_entitlement_summary.updated` when the features the
+        subscription grants changed: the first ten, `has_more` beyond (BUSINESS has eleven)."""
+        sub = self.sub
+        wanted = features_for(sub.price.plan) if sub and sub.status in ENTITLED_STATUSES else ()
+        if wanted == self.features:
+            return
+        self.features = wanted
+        summary = events.active_entitlement_summary(self.customer_id, list(wanted))
+        more = summary["entitlements"]["has_more"]
+        tag = "entitlements_has_more" if more else "entitlements_updated"
+        self.emit("entitlements.active_entitlement_summary.updated", summary, tag=tag)
 
     def next_period(self) -> tuple[int, int]:
         assert self.sub is not None

@@ -30,6 +30,8 @@ STORY_LINES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                  ("lost", "dunning_lost"))),
     ("SCA", (("entered", "sca_entered"), ("completed", "sca_completed"),
              ("abandoned", "sca_abandoned"))),
+    ("entitlements", (("updated", "entitlements_updated"),
+                      ("over ten, fetched by the resolver", "entitlements_has_more"))),
 )  # fmt: skip
 
 

@@ -46,12 +46,17 @@ def encode_customer(state: CustomerState) -> bytes:
             "seen": state.seen,
             "newest_created": state.newest_created,
             "deleted": state.deleted,
+            "entitlements": state.entitlements,
         },
         option=orjson.OPT_SORT_KEYS,
     )
 
 
 def decode_customer(value: bytes | None) -> CustomerState | None:
-    """The aggregate stored in the table, or None for a customer never seen."""
+    """The aggregate stored in the table, or None for a customer never seen.
+
+    Values written before a field was added (the account's `features`, `entitlements`) decode
+    with that field's default: fields are only ever added, each with a default.
+    """
     data = decode_state(value)
     return None if data is None else CustomerState.from_dict(data)

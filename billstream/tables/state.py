@@ -71,6 +71,22 @@ class AccountState:
     updated_by_event: str | None = None
     updated_by_event_type: str | None = None  # lets readers record transitions by event type
     updated_at: int | None = None
+    # Sorted entitlement lookup keys; last so that values stored before it decode unchanged.
+    features: tuple[str, ...] = ()
+
+
+@fast_init
+@dataclass(frozen=True)
+class EntitlementsState:
+    """The customer's active entitlements as of the summary event of `created`.
+
+    `complete` is False while only the first page of a summary (Stripe lists ten) is known: a
+    complete list of the same `created` (fetched from the Active Entitlements API) supersedes it.
+    """
+
+    features: tuple[str, ...]
+    created: int
+    complete: bool = True
 
 
 @fast_init
@@ -132,6 +148,7 @@ class CustomerState:
     seen: dict[str, int] = field(default_factory=dict)  # event id -> event created
     newest_created: int = 0
     deleted: bool = False  # customer.deleted seen: sticky, Stripe never undeletes
+    entitlements: EntitlementsState | None = None
 
     def clone(self) -> CustomerState:
         """A copy safe to change: records are frozen, so copying the containers suffices."""
@@ -143,6 +160,7 @@ class CustomerState:
             self.seen.copy(),
             self.newest_created,
             self.deleted,
+            self.entitlements,
         )
 
     def account_view(self) -> dict[str, Any] | None:
@@ -151,19 +169,22 @@ class CustomerState:
             return None
         # A frozen record's __dict__ is its fields in declaration order (all set by __init__):
         # the same object as asdict's, which deep-copies and costs ~20x more.
-        return {"customer_id": self.customer_id, **vars(self.account)}
+        view = {"customer_id": self.customer_id, **vars(self.account)}
+        view["features"] = list(self.account.features)  # as JSON has it: equal to a decoded view
+        return view
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe and stable (sorted ids), for the table's value serializer."""
         return {
             "schema": SCHEMA_VERSION,
             "customer_id": self.customer_id,
-            "account": None if self.account is None else asdict(self.account),
+            "account": None if self.account is None else _plain(self.account),
             "subscriptions": [asdict(s) for _, s in sorted(self.subscriptions.items())],
             "invoices": [asdict(i) for _, i in sorted(self.invoices.items())],
             "seen": dict(sorted(self.seen.items())),
             "newest_created": self.newest_created,
             "deleted": self.deleted,
+            "entitlements": None if self.entitlements is None else _plain(self.entitlements),
         }
 
     @classmethod
@@ -172,14 +193,35 @@ class CustomerState:
         if data.get("schema") != SCHEMA_VERSION:
             raise ValueError(f"unsupported state schema {data.get('schema')!r}")
         account = data["account"]
+        entitlements = data.get("entitlements")  # absent in values stored before entitlements
         subscriptions = [SubscriptionState(**s) for s in data["subscriptions"]]
         invoices = [InvoiceState(**i) for i in data["invoices"]]
         return cls(
             customer_id=data["customer_id"],
-            account=None if account is None else AccountState(**account),
+            account=None if account is None else _account(account),
             subscriptions={s.id: s for s in subscriptions},
             invoices={i.id: i for i in invoices},
             seen={str(k): int(v) for k, v in data["seen"].items()},
             newest_created=int(data["newest_created"]),
             deleted=bool(data["deleted"]),
+            entitlements=None
+            if entitlements is None
+            else EntitlementsState(
+                tuple(entitlements["features"]),
+                int(entitlements["created"]),
+                bool(entitlements["complete"]),
+            ),
         )
+
+
+def _plain(record: Any) -> dict[str, Any]:
+    """`asdict` with JSON's lists for the records' tuples."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(record).items()}
+
+
+def _account(data: dict[str, Any]) -> AccountState:
+    """JSON has lists, the record tuples: equal views must compare equal after a decode."""
+    features = data.get("features")
+    if features is None:
+        return AccountState(**data)
+    return AccountState(**{**data, "features": tuple(features)})

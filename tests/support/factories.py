@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Literal
 
+from billstream.simulate import events as simulate_events
 from billstream.simulate.events import event as envelope
 
 CUSTOMER = "cus_test1"
@@ -285,3 +286,17 @@ def checkout_completed(
         "subscription": sub_id,
     }
     return event("checkout.session.completed", obj, created=created, event_id=event_id)
+
+
+def entitlements_event(
+    features: list[str], *, created: int, customer: str = CUSTOMER, event_id: str | None = None
+) -> Json:
+    """`entitlements.active_entitlement_summary.updated` as Stripe sends it: the first ten
+    entitlements, and `has_more` when `features` has more."""
+    summary = simulate_events.active_entitlement_summary(customer, features)
+    return event(
+        "entitlements.active_entitlement_summary.updated",
+        summary,
+        created=created,
+        event_id=event_id,
+    )

@@ -149,3 +149,35 @@ class Rewrites:
         for rewrite in self.rewrites:
             body, status = rewrite(method, url, body, status)
         return body, status
+
+
+class PagedEntitlements:
+    """A customer's active entitlements behind `GET /v1/entitlements/active_entitlements`, in
+    pages of `limit` (at most `page_cap`) after `starting_after`; other requests pass through."""
+
+    def __init__(self, customer: str, lookup_keys: list[str], page_cap: int = 100) -> None:
+        self.customer = customer
+        self.items = [
+            {
+                "id": f"ent_test_{key}",
+                "object": "entitlements.active_entitlement",
+                "feature": f"feat_test_{key}",
+                "livemode": False,
+                "lookup_key": key,
+            }
+            for key in lookup_keys
+        ]
+        self.page_cap = page_cap
+
+    def __call__(self, method: str, url: str, body: bytes, status: int) -> tuple[bytes, int]:
+        path = urlsplit(url).path
+        if method != "get" or path != "/v1/entitlements/active_entitlements" or status != 200:
+            return body, status
+        query = parse_qs(urlsplit(url).query)
+        rows = self.items if query["customer"] == [self.customer] else []
+        if "starting_after" in query:
+            ids = [item["id"] for item in rows]
+            rows = rows[ids.index(query["starting_after"][0]) + 1 :]
+        limit = min(int(query.get("limit", ["10"])[0]), self.page_cap)
+        page = {"object": "list", "url": path, "data": rows[:limit], "has_more": len(rows) > limit}
+        return orjson.dumps(page), 200

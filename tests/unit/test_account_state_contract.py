@@ -16,7 +16,7 @@ from pathlib import Path
 from billstream.api.models import accounts
 from billstream.api.openapi import SCHEMAS
 from billstream.api.state import ACCOUNT_FIELDS, TRACKED_FIELDS, AccountStateMessage
-from billstream.limits import ACCOUNT_INTEGER_FIELDS, ACCOUNT_STRING_LIMITS
+from billstream.limits import ACCOUNT_INTEGER_FIELDS, ACCOUNT_LIST_LIMITS, ACCOUNT_STRING_LIMITS
 from billstream.processors.account import DERIVED_FIELDS, STAMPS
 from billstream.tables.state import AccountState, CustomerState
 
@@ -55,9 +55,11 @@ def test_the_design_documents_every_field() -> None:
 
 def test_limits_cover_every_field_and_transitions_track_the_derived_ones() -> None:
     typed = {f.name: f.type for f in fields(AccountState)}
-    strings = {name for name, kind in typed.items() if "str" in str(kind)}
+    lists = {name for name, kind in typed.items() if str(kind).startswith("tuple[")}
+    strings = {name for name, kind in typed.items() if "str" in str(kind)} - lists
     integers = {name for name, kind in typed.items() if "int" in str(kind)}
     assert set(ACCOUNT_STRING_LIMITS) == {"customer_id", *strings}
     assert set(ACCOUNT_INTEGER_FIELDS) == integers
+    assert set(ACCOUNT_LIST_LIMITS) == lists
     assert TRACKED_FIELDS == DERIVED_FIELDS
     assert set(WORKER_FIELDS) == {"customer_id", *DERIVED_FIELDS, *STAMPS}

@@ -9,6 +9,7 @@ from billstream.topics import (
     INVOICE_EPISODES,
     STRIPE_EVENTS,
     STRIPE_EVENTS_DLQ,
+    STRIPE_THIN_EVENTS,
     TopicSpec,
     contract_topics,
     min_insync_replicas,
@@ -33,7 +34,13 @@ def test_replication_3_creates_every_contract_topic_with_3_replicas_and_min_isr_
 
     assert set(topics) == {
         settings.topic(name)
-        for name in (STRIPE_EVENTS, STRIPE_EVENTS_DLQ, ACCOUNT_STATE, INVOICE_EPISODES)
+        for name in (
+            STRIPE_EVENTS,
+            STRIPE_THIN_EVENTS,
+            STRIPE_EVENTS_DLQ,
+            ACCOUNT_STATE,
+            INVOICE_EPISODES,
+        )
     }
     for topic in topics.values():
         assert (topic.num_partitions, topic.replication_factor) == (6, 3)

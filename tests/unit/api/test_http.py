@@ -34,9 +34,9 @@ def seeded(sqlite_store: Store) -> Store:
         [
             make_state("cus_a", 1, plan="FREE"),
             make_state("cus_a", 2, plan="PRO", updated_by_event_type="invoice.paid"),
-            make_state("cus_b", 1, plan="PRO", payment_state="past_due"),
-            make_state("cus_c", 1, plan="BUSINESS"),
-            make_state("cus_d", 1, plan="PRO"),
+            make_state("cus_b", 1, plan="PRO", payment_state="past_due", features=["api"]),
+            make_state("cus_c", 1, plan="BUSINESS", features=[f"f{n:02d}" for n in range(11)]),
+            make_state("cus_d", 1, plan="PRO", features=["api", "sso"]),
         ]
     )
     return sqlite_store
@@ -100,6 +100,20 @@ async def test_list_filters(client: Client) -> None:
     assert (await get_json(client, "/accounts?payment_state=requires_action"))["items"] == []
 
 
+async def test_accounts_with_a_feature_in_pages_and_with_the_other_filters(client: Client) -> None:
+    first = await get_json(client, "/accounts?feature=api&limit=1")
+    assert [item["customer_id"] for item in first["items"]] == ["cus_b"]
+    assert first["items"][0]["features"] == ["api"]
+    second = await get_json(client, f"/accounts?feature=api&limit=1&after={first['next']}")
+    assert [item["customer_id"] for item in second["items"]] == ["cus_d"]
+    assert second["next"] is None
+    ok = await get_json(client, "/accounts?feature=api&payment_state=ok&plan=PRO")
+    assert [item["customer_id"] for item in ok["items"]] == ["cus_d"]
+    eleven = await get_json(client, "/accounts?feature=f10")
+    assert [len(item["features"]) for item in eleven["items"]] == [11]
+    assert (await get_json(client, "/accounts?feature=none"))["items"] == []
+
+
 async def test_exactly_full_last_page_has_no_next(client: Client) -> None:
     body = await get_json(client, "/accounts?limit=4")
     assert len(body["items"]) == 4
@@ -120,6 +134,10 @@ async def test_exactly_full_last_page_has_no_next(client: Client) -> None:
         ("plan=", "plan"),
         ("plan=" + "P" * 256, "plan"),
         ("plan=P%00", "plan"),
+        ("feature=", "feature"),
+        ("feature=" + "f" * 81, "feature"),
+        ("feature=f%0A", "feature"),
+        ("feature=a&feature=b", "feature"),
         ("after=%%%", "after"),
         ("after=bm90LWEtY3Vyc29y", "after"),  # base64 of "not-a-cursor"
         ("after=" + "A" * 401, "after"),

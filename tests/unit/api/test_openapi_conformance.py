@@ -31,7 +31,9 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store = Store(f"sqlite:///{path}")
     store.migrate()
     # cus_123 is the documented example, so the 200 paths are exercised too.
-    store.apply([make_state("cus_123", 1), make_state("cus_123", 2, plan="FREE")])
+    store.apply(
+        [make_state("cus_123", 1), make_state("cus_123", 2, plan="FREE", features=["api_access"])]
+    )
     store.apply([make_state(f"cus_{n}", 1, payment_state="past_due") for n in range(5)])
     loop = asyncio.new_event_loop()
     settings = Settings(_env_file=None, api_tokens=TEST_API_TOKEN)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -40,6 +42,7 @@ def test_account_is_served_with_exactly_the_contract_fields(store: Store) -> Non
         "updated_by_event": "evt_cus_1_3",
         "updated_by_event_type": "customer.subscription.updated",
         "updated_at": 1767225603,
+        "features": [],
     }
     assert store.get_account("cus_unknown") is None
 
@@ -157,6 +160,70 @@ def test_a_change_moves_the_account_between_filters(store: Store) -> None:
     assert [r["customer_id"] for r in store.list_accounts(limit=10, payment_state="ok")] == [
         "cus_1"
     ]
+
+
+def customer_ids(rows: list[dict[str, Any]]) -> list[str]:
+    return [row["customer_id"] for row in rows]
+
+
+def test_features_are_served_and_found_by_feature_with_the_other_filters(store: Store) -> None:
+    eleven = [f"feature_{n:02d}" for n in range(11)]
+    store.apply(
+        [
+            make_state("cus_1", 1, features=["api", "sso"]),
+            make_state("cus_2", 1, features=eleven, plan="BUSINESS"),
+            make_state("cus_3", 1, features=["api"], payment_state="past_due"),
+            make_state("cus_4", 1),
+        ]
+    )
+    assert (store.get_account("cus_2") or {})["features"] == eleven
+    assert customer_ids(store.list_accounts(limit=10, feature="api")) == ["cus_1", "cus_3"]
+    assert customer_ids(store.list_accounts(limit=10, feature="feature_10")) == ["cus_2"]
+    assert customer_ids(store.list_accounts(limit=1, feature="api")) == ["cus_1"]
+    assert customer_ids(store.list_accounts(limit=5, feature="api", after="cus_1")) == ["cus_3"]
+    assert customer_ids(store.list_accounts(limit=5, feature="api", payment_state="ok")) == [
+        "cus_1"
+    ]
+    assert store.list_accounts(limit=5, feature="api", plan="BUSINESS") == []
+    assert store.list_accounts(limit=5, feature="nothing") == []
+
+
+def test_a_new_version_rewrites_the_features_and_an_older_one_never(store: Store) -> None:
+    store.apply([make_state("cus_1", 1, features=["api", "sso"])])
+    store.apply([make_state("cus_1", 2, features=["sso", "audit"])])
+    assert store.list_accounts(limit=5, feature="api") == []
+    assert customer_ids(store.list_accounts(limit=5, feature="audit")) == ["cus_1"]
+    # A late older version (a redelivery, a racing replica) changes neither table.
+    assert store.apply([make_state("cus_1", 1, features=["api"])]).stale == 1
+    assert store.list_accounts(limit=5, feature="api") == []
+    # Two versions in one batch: the newest one's features, written once.
+    store.apply(
+        [make_state("cus_1", 3, features=["a"]), make_state("cus_1", 4, features=["b", "c"])]
+    )
+    assert store.list_accounts(limit=5, feature="a") == []
+    assert customer_ids(store.list_accounts(limit=5, feature="c")) == ["cus_1"]
+    store.apply([make_state("cus_1", 5, features=[])])
+    assert store.list_accounts(limit=5, feature="b") == []
+    assert (store.get_account("cus_1") or {})["features"] == []
+
+
+def test_feature_rows_follow_only_the_stored_version(store: Store) -> None:
+    """What a replica racing on the same database sees: its older version's upsert is a no-op
+    under the version guard, and its feature rewrite must be one too."""
+    store.apply([make_state("cus_1", 5, features=["new"])])
+    with store.engine.begin() as connection:
+        store._rewrite_features(connection, {"cus_1": ["new"]}, [make_state("cus_1", 4).row()])
+    assert customer_ids(store.list_accounts(limit=5, feature="new")) == ["cus_1"]
+
+
+def test_as_of_shows_the_features_of_that_time(store: Store) -> None:
+    store.apply([make_state("cus_1", 1, features=["api"], updated_at=100)])
+    store.apply([make_state("cus_1", 2, features=["api", "sso"], updated_at=200)])
+    for at, expected in ((150, ["api"]), (250, ["api", "sso"])):
+        found = store.get_account_as_of("cus_1", at)
+        assert found is not None
+        assert found.account is not None
+        assert found.account["features"] == expected
 
 
 def test_database_url_forms() -> None:

@@ -37,6 +37,7 @@ def test_first_change_publishes_version_one_with_every_contract_field() -> None:
         "updated_by_event": event["id"],
         "updated_by_event_type": "customer.subscription.created",
         "updated_at": 1_767_225_600,
+        "features": [],
     }
     assert of_type(effects, AccountChanged) == [AccountChanged(view(state))]
 

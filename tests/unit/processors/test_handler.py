@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,13 @@ from billstream.processors.worker import Worker, build_worker
 from billstream.routing import record_headers
 from billstream.tables.codec import decode_state, encode_state
 from billstream.tables.tables import CUSTOMER_STATE_TABLE
-from billstream.topics import ACCOUNT_STATE, INVOICE_EPISODES, STRIPE_EVENTS, STRIPE_EVENTS_DLQ
+from billstream.topics import (
+    ACCOUNT_STATE,
+    INVOICE_EPISODES,
+    STRIPE_EVENTS,
+    STRIPE_EVENTS_DLQ,
+    STRIPE_THIN_EVENTS,
+)
 from tests.support import factories as f
 from tests.support.settings import SettingsFactory
 
@@ -229,6 +236,57 @@ async def test_event_lag_is_processed_time_minus_the_received_at_header(worker: 
 
     assert sample(worker, "billstream_event_lag_seconds_count") == 1
     assert sample(worker, "billstream_event_lag_seconds_sum") > 50 * 365 * 86400
+
+
+async def test_a_summary_with_more_entitlements_publishes_a_fetch_request_for_the_resolver(
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings(stripe_api_key="sk_test_entitlements", worker_web_port=16068)
+    built = build_worker(settings, CollectorRegistry())
+    built.app.loop = asyncio.get_running_loop()
+    built.app.finalize()
+    built.app.conf.store = "memory://"  # type: ignore[assignment]
+    built.app.producer = FakeProducer()  # type: ignore[assignment]
+    partial = f.entitlements_event([f"feature_{n:02d}" for n in range(11)], created=100)
+    partial["account"] = "acct_connected"  # a Connect event: fetched on that account
+    async with source_of(built) as source:
+        await source.put(**record(f.entitlements_event(["api"], created=50)))  # complete
+        await source.put(**record(partial))
+        await source.put(**record(partial))  # a redelivery asks again (still incomplete)
+
+    request, again = sent(built, STRIPE_THIN_EVENTS)
+    assert (again["key"], again["value"]) == (request["key"], request["value"])
+    assert request["key"] == CUSTOMER
+    rfq = "rfq_" + hashlib.sha256(f"entitlements:{f.CUSTOMER}:100".encode()).hexdigest()[:24]
+    assert orjson.loads(request["value"]) == {
+        "object": "billstream.refetch_request",
+        "id": rfq,
+        "created": 100,
+        "customer": f.CUSTOMER,
+        "related_object": {
+            "id": f.CUSTOMER,
+            "type": "entitlements.active_entitlement_summary",
+            "url": f"/v1/entitlements/active_entitlements?customer={f.CUSTOMER}",
+        },
+        "reason": "entitlements_has_more",
+    }
+    headers = dict(request["headers"])
+    assert headers["stripe-event-id"] == rfq.encode()
+    assert headers["stripe-event-type"] == b"billstream.refetch_request"
+    assert int(headers["received-at"]) > 0
+    assert headers["stripe-account"] == b"acct_connected"
+    assert headers["source"] == b"refetch"
+    published = [orjson.loads(r["value"]) for r in sent(built, ACCOUNT_STATE)]
+    assert [len(a["features"]) for a in published] == [1, 10, 10]  # the 10 it has, at once
+
+
+async def test_without_an_api_key_nothing_is_requested(worker: Worker) -> None:
+    partial = f.entitlements_event([f"feature_{n:02d}" for n in range(11)], created=100)
+    async with source_of(worker) as source:
+        await source.put(**record(partial))
+    assert sent(worker, STRIPE_THIN_EVENTS) == []
+    [account] = sent(worker, ACCOUNT_STATE)
+    assert len(orjson.loads(account["value"])["features"]) == 10
 
 
 async def test_episode_changes_are_published_keyed_by_invoice_and_kind(worker: Worker) -> None:

@@ -11,7 +11,7 @@ import stripe
 from aiohttp import web
 
 SECRET = "whsec_simulate_test"
-ALLOWED_PREFIXES = ("checkout.session.", "customer.", "invoice.")
+ALLOWED_PREFIXES = ("checkout.session.", "customer.", "invoice.", "entitlements.")  # the defaults
 
 
 class FakeIngest:

@@ -85,3 +85,22 @@ async def test_with_replication_3_faust_creates_the_changelog_with_3_replicas_an
     assert request["replication"] == 3
     assert request["config"]["min.insync.replicas"] == "2"
     assert request["config"]["cleanup.policy"] == "compact"
+
+
+def test_a_value_stored_before_entitlements_existed_decodes_with_none_known() -> None:
+    """Values in changelogs and stores written before `features` / `entitlements` were added."""
+    old = (
+        b'{"account":{"cancel_at_period_end":false,"current_period_end":null,"deleted":false,'
+        b'"interval":null,"payment_state":"ok","pending_plan":null,"plan":"PRO",'
+        b'"subscription_id":null,"subscription_status":null,"updated_at":5,'
+        b'"updated_by_event":"evt_1","updated_by_event_type":"invoice.paid","version":3},'
+        b'"customer_id":"cus_1","deleted":false,"invoices":[],"newest_created":5,'
+        b'"schema":1,"seen":{"evt_1":5},"subscriptions":[]}'
+    )
+    state = decode_customer(old)
+    assert state is not None
+    assert state.entitlements is None
+    assert state.account is not None
+    assert state.account.features == ()
+    assert state.account.version == 3
+    assert encode_customer(state) == encode_customer(decode_customer(encode_customer(state)))  # type: ignore[arg-type]

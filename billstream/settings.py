@@ -18,6 +18,10 @@ DEFAULT_ALLOWED_EVENTS = (
     "customer.subscription.*",
     "invoice.*",
     "customer.*",
+    # The api's billing catalog is invalidated by these (docs/api.md, "Catalog"); the worker
+    # folds no state from them (no rule), so they change no account.
+    "price.*",
+    "product.*",
 )
 
 # A bearer token's characters (RFC 6750 b64token, without '='); long enough not to be guessed.
@@ -101,6 +105,14 @@ class Settings(BaseSettings):
     reconcile_cron_interval_seconds: int = Field(420, ge=1)
     reconcile_cron_lookahead_seconds: int = Field(900, ge=0)
     reconcile_cron_batch_limit: int = Field(200, ge=1, le=10_000)
+
+    # Billing actions (the api's /billing/ routes; docs/api.md, "Billing actions")
+    stripe_automatic_tax_enabled: bool = Field(
+        False, description="Checkout sessions and subscriptions ask Stripe Tax to compute tax"
+    )
+    billing_catalog_refresh_seconds: int = Field(
+        300, ge=5, le=86_400, description="the catalog is re-read from Stripe this often"
+    )
 
     # HTTP ports and bind addresses (loopback by default: a laptop never serves its network)
     ingest_port: int = Field(8000, ge=0, le=65535)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billstream.api.billing import openapi as billing
 from billstream.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_TEXT
 from billstream.api.state import PAYMENT_STATES
 
@@ -193,15 +194,15 @@ PATHS: dict[str, Any] = {
 
 def document(metrics_auth: bool = False) -> dict[str, Any]:
     """The OpenAPI 3.0 document of the read API (`metrics_auth`: API_METRICS_AUTH)."""
-    paths = dict(PATHS)
+    paths = {**PATHS, **billing.PATHS}
     if metrics_auth:
         paths["/metrics"] = {"get": {**PATHS["/metrics"]["get"], "security": [{"bearer": []}]}}
     return {
         "openapi": "3.0.3",
-        "info": {"title": "billstream read API", "version": "1"},
+        "info": {"title": "billstream API: read model and billing actions", "version": "1"},
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **billing.SCHEMAS},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

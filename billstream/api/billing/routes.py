@@ -19,6 +19,7 @@ from billstream.api.billing.errors import BillingError
 from billstream.api.billing.idempotency import client_key, derived_key, fingerprint
 from billstream.api.billing.payment_methods import set_default
 from billstream.api.billing.service import BillingService
+from billstream.api.routes import STORE, Unavailable, read
 
 BILLING = web.AppKey("billing", BillingService)
 CHANGE_ROUTES = frozenset({"preview", "change"})
@@ -33,6 +34,7 @@ class Call:
     params: Mapping[str, str]
     digest: str
     client_key: str | None
+    request: web.Request
 
     def key(self, action: str, *state: str | None) -> str:
         return self.client_key or derived_key(action, self.digest, *state)
@@ -69,7 +71,7 @@ def action(name: str, fields: frozenset[str]) -> Callable[[Action], Handler]:
                             content_type="application/json",
                             headers={"Idempotent-Replayed": "true"},
                         )
-                answer = await run(Call(service, body, params, digest, key))
+                answer = await run(Call(service, body, params, digest, key, request))
             except BillingError as error:
                 if name in CHANGE_ROUTES:
                     service.metrics.change_errors.labels(error.reason).inc()
@@ -178,6 +180,16 @@ async def _change_of(call: Call) -> changes.Change:
     )
 
 
+async def _account_version(request: web.Request, customer: str) -> int | None:
+    """The read model's version of the account; None if unknown or unreadable (no matter:
+    the key then rests on the subscription's state alone)."""
+    try:
+        account = await read(request, request.app[STORE].get_account, customer)
+    except Unavailable:
+        return None
+    return None if account is None else int(account["version"])
+
+
 def _summary(change: changes.Change) -> dict[str, Any]:
     current = change.current
     return {
@@ -211,10 +223,16 @@ async def apply_change(call: Call) -> dict[str, Any]:
     proration_date = bodies.timestamp(call.body, "proration_date")
     change = await _change_of(call)
     current = change.current
-    # The key also names the state changed from: repeating a change after another change is a
-    # new request, while a retry (the state unchanged, or Stripe replaying) sends the same key.
+    # The key also names the state changed from, and the account version billstream serves:
+    # the same change again after another change (schedule, withdraw, schedule) is a new
+    # request, while a retry before Stripe's webhook was folded sends the same key.
+    version = await _account_version(call.request, current.customer)
     key = call.key(
-        "change", current.price_id, current.pending_plan, str(current.cancel_at_period_end)
+        "change",
+        current.price_id,
+        current.pending_plan,
+        str(current.cancel_at_period_end),
+        str(version),
     )
     updated = await call.service.stripe().run(change_calls.apply, change, proration_date, key)
     call.service.metrics.changes.labels(change.kind).inc()

@@ -61,6 +61,7 @@ class Billing:
     service: BillingService
     registry: CollectorRegistry
     settings: Settings
+    store: Store
 
     def counted(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, labels) or 0.0
@@ -102,7 +103,7 @@ def make_billing(
                 break
             await asyncio.sleep(0.05)
         assert service.catalog.current is not None, "catalog not loaded from stripe-mock"
-        return Billing(client, fake, service, metrics.registry, settings)
+        return Billing(client, fake, service, metrics.registry, settings, sqlite_store)
 
     return factory
 

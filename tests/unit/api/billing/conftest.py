@@ -47,9 +47,12 @@ def subscription(
     """A live subscription on `price` (one of `prices()`), basil shape."""
     found = {p["id"]: p for p in prices()}[price]
     sub = f.subscription(
-        sub_id=sub_id, customer="cus_alice", prices=[{**found, "product": found["product"]["id"]}],
-        current_period_end=PERIOD_END, period="items",
-    )  # fmt: skip
+        sub_id=sub_id,
+        customer="cus_alice",
+        prices=[{**found, "product": found["product"]["id"]}],
+        current_period_end=PERIOD_END,
+        period="items",
+    )
     sub.update(fields)
     return sub
 

@@ -41,8 +41,10 @@ async def test_plans_in_tier_order_with_their_monthly_and_yearly_prices(billing:
 async def test_lookup_keys_are_asked_once_in_one_list_call(billing: Billing) -> None:
     (lookup,) = [s for s in billing.stripe.sent if s.path == "/v1/prices"]
     assert sorted(v[0] for k, v in lookup.query.items() if k.startswith("lookup_keys")) == [
-        "business_monthly", "pro_monthly", "pro_yearly",
-    ]  # fmt: skip
+        "business_monthly",
+        "pro_monthly",
+        "pro_yearly",
+    ]
     assert lookup.query["active"] == ["true"]
     assert lookup.query["expand[0]"] == ["data.product"]
     retrieved = [s for s in billing.stripe.sent if s.path.startswith("/v1/prices/")]
@@ -72,11 +74,22 @@ async def test_inactive_prices_and_products_and_missing_ids_are_not_sold(
         ],
         [subscription()],
     )
-    billing = await make_billing(fake, billing_plan_map="pro_monthly=PRO,business_monthly="
-                                 "BUSINESS,price_gone_404=BUSINESS")  # fmt: skip
-    fake.fail_next("get", "/v1/prices/price_gone_404", 404,
-                   {"error": {"type": "invalid_request_error", "code": "resource_missing",
-                              "message": "No such price", "param": "price"}})  # fmt: skip
+    billing = await make_billing(
+        fake, billing_plan_map="pro_monthly=PRO,business_monthly=BUSINESS,price_gone_404=BUSINESS"
+    )
+    fake.fail_next(
+        "get",
+        "/v1/prices/price_gone_404",
+        404,
+        {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "resource_missing",
+                "message": "No such price",
+                "param": "price",
+            }
+        },
+    )
     billing.service.catalog.invalidate()
     await _refreshed(billing, 2)
 
@@ -87,8 +100,10 @@ async def test_inactive_prices_and_products_and_missing_ids_are_not_sold(
 
 async def test_no_yearly_toggle_without_yearly_prices(make_billing: BillingFactory) -> None:
     monthly = [p for p in prices() if p["recurring"]["interval"] == "month"]
-    billing = await make_billing(FakeStripe(monthly, [subscription()]),
-                                 billing_plan_map="pro_monthly=PRO,business_monthly=BUSINESS")  # fmt: skip
+    billing = await make_billing(
+        FakeStripe(monthly, [subscription()]),
+        billing_plan_map="pro_monthly=PRO,business_monthly=BUSINESS",
+    )
     body = await (await billing.client.get("/billing/catalog")).json()
     assert body["intervals"] == ["month"]
     assert body["yearly_available"] is False

@@ -55,9 +55,11 @@ async def test_upgrade_preview_asks_for_the_invoice_now_with_proration(billing: 
     assert body["amount_due_now"] == preview["amount_due"]
     assert body["currency"] == preview["currency"]
     assert body["promised"] == {
-        "plan": "BUSINESS", "interval": "month", "pending_plan": None,
+        "plan": "BUSINESS",
+        "interval": "month",
+        "pending_plan": None,
         "cancel_at_period_end": False,
-    }  # fmt: skip
+    }
     assert billing.counted("stripe_subscription_preview_total") == 1
 
 
@@ -104,8 +106,12 @@ async def test_downgrade_is_deferred_to_the_period_end_without_proration(
     assert form["proration_behavior"] == ["none"]
     assert form["cancel_at_period_end"] == ["false"]
     assert not any(name.startswith("items") for name in form)  # the price stays until then
-    promised = {"plan": "BUSINESS", "interval": "month", "pending_plan": "PRO",
-                "cancel_at_period_end": False}  # fmt: skip
+    promised = {
+        "plan": "BUSINESS",
+        "interval": "month",
+        "pending_plan": "PRO",
+        "cancel_at_period_end": False,
+    }
     assert preview["promised"] == body["promised"] == promised
     assert billing.counted("stripe_subscription_change_total", kind="downgrade") == 1
 
@@ -122,8 +128,12 @@ async def test_downgrade_to_the_default_plan_without_a_price_cancels_at_period_e
     assert form["cancel_at_period_end"] == ["true"]
     assert form["proration_behavior"] == ["none"]
     assert form["metadata[pending_plan]"] == [""]
-    assert body["promised"] == {"plan": "PRO", "interval": "month", "pending_plan": None,
-                                "cancel_at_period_end": True}  # fmt: skip
+    assert body["promised"] == {
+        "plan": "PRO",
+        "interval": "month",
+        "pending_plan": None,
+        "cancel_at_period_end": True,
+    }
 
 
 async def test_a_downgrade_that_also_switches_interval_is_refused(

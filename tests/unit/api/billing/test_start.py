@@ -145,9 +145,9 @@ async def test_elements_subscription_is_created_incomplete_with_its_client_secre
     billing: Billing,
 ) -> None:
     body = await billing.post(
-        "/billing/subscriptions", {"customer_id": "cus_alice", "plan": "BUSINESS",
-                                   "interval": "year", "trial_days": 7},
-    )  # fmt: skip
+        "/billing/subscriptions",
+        {"customer_id": "cus_alice", "plan": "BUSINESS", "interval": "year", "trial_days": 7},
+    )
 
     (sent,) = billing.stripe.posts("/v1/subscriptions")
     form = sent.form

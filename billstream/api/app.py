@@ -68,7 +68,9 @@ def create_app(
             return False
         return True
 
-    document = orjson.dumps(openapi.document(settings.api_metrics_auth))
+    document = orjson.dumps(
+        openapi.document(settings.api_metrics_auth, settings.billing_plan_order)
+    )
 
     async def openapi_json(_: web.Request) -> web.Response:
         return web.Response(body=document, content_type="application/json")

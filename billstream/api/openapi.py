@@ -192,9 +192,10 @@ PATHS: dict[str, Any] = {
 }
 
 
-def document(metrics_auth: bool = False) -> dict[str, Any]:
-    """The OpenAPI 3.0 document of the read API (`metrics_auth`: API_METRICS_AUTH)."""
-    paths = {**PATHS, **billing.PATHS}
+def document(metrics_auth: bool = False, plans: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of the api (`metrics_auth`: API_METRICS_AUTH; `plans`:
+    BILLING_PLAN_ORDER, which the billing bodies' `plan` is one of)."""
+    paths = {**PATHS, **billing.paths(plans)}
     if metrics_auth:
         paths["/metrics"] = {"get": {**PATHS["/metrics"]["get"], "security": [{"bearer": []}]}}
     return {

@@ -229,91 +229,98 @@ def _post(
     }
 
 
-PLAN = {"type": "string", "minLength": 1, "example": "PRO"}
-CHANGE_BODY = _body(
-    {"plan": PLAN, "interval": INTERVAL, "customer_id": STRIPE_ID},
-    ["plan"],
-)
-PATHS: dict[str, Any] = {
-    "/billing/catalog": {
-        "get": {
-            "summary": "the plans with their monthly/yearly prices (served from memory)",
-            "responses": {
-                "200": {"description": "catalog", "content": {JSON: {"schema": _ref("Catalog")}}},
-                "401": ERRORS["401"],
-                "503": ERRORS["503"],
-            },
-        }
-    },
-    "/billing/customers": _post(
-        "create or return the Stripe customer of an application user",
-        _body(
-            {
-                "user_id": {"type": "string", "pattern": f"^{bodies.USER_ID.pattern}$"},
-                "email": {"type": "string", "format": "email", "maxLength": 200},
-            },
-            ["user_id"],
+def paths(plans: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The billing paths; `plans` (BILLING_PLAN_ORDER) makes `plan` an enum of them."""
+    plan: dict[str, Any] = {"type": "string", "minLength": 1, "example": "PRO"}
+    if plans:
+        plan = {"type": "string", "enum": list(plans), "example": plans[-1]}
+    return _paths(plan)
+
+
+def _paths(plan: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "/billing/catalog": {
+            "get": {
+                "summary": "the plans with their monthly/yearly prices (served from memory)",
+                "responses": {
+                    "200": {
+                        "description": "catalog",
+                        "content": {JSON: {"schema": _ref("Catalog")}},
+                    },
+                    "401": ERRORS["401"],
+                    "503": ERRORS["503"],
+                },
+            }
+        },
+        "/billing/customers": _post(
+            "create or return the Stripe customer of an application user",
+            _body(
+                {
+                    "user_id": {"type": "string", "pattern": f"^{bodies.USER_ID.pattern}$"},
+                    "email": {"type": "string", "format": "email", "maxLength": 200},
+                },
+                ["user_id"],
+            ),
+            "Customer",
         ),
-        "Customer",
-    ),
-    "/billing/checkout-sessions": _post(
-        "a Checkout session (mode=subscription) for a plan and interval",
-        _body(
-            {
-                "customer_id": STRIPE_ID,
-                "plan": PLAN,
-                "interval": INTERVAL,
-                "success_url": URL,
-                "cancel_url": URL,
-                "trial_days": TRIAL,
-            },
-            ["customer_id", "plan", "success_url", "cancel_url"],
+        "/billing/checkout-sessions": _post(
+            "a Checkout session (mode=subscription) for a plan and interval",
+            _body(
+                {
+                    "customer_id": STRIPE_ID,
+                    "plan": plan,
+                    "interval": INTERVAL,
+                    "success_url": URL,
+                    "cancel_url": URL,
+                    "trial_days": TRIAL,
+                },
+                ["customer_id", "plan", "success_url", "cancel_url"],
+            ),
+            "CheckoutSession",
         ),
-        "CheckoutSession",
-    ),
-    "/billing/subscriptions": _post(
-        "an incomplete subscription and the client secret to confirm with Stripe Elements",
-        _body(
-            {"customer_id": STRIPE_ID, "plan": PLAN, "interval": INTERVAL, "trial_days": TRIAL},
-            ["customer_id", "plan"],
+        "/billing/subscriptions": _post(
+            "an incomplete subscription and the client secret to confirm with Stripe Elements",
+            _body(
+                {"customer_id": STRIPE_ID, "plan": plan, "interval": INTERVAL, "trial_days": TRIAL},
+                ["customer_id", "plan"],
+            ),
+            "Subscription",
         ),
-        "Subscription",
-    ),
-    "/billing/subscriptions/{subscription_id}/preview": _post(
-        "classify a plan change and show what it costs now (Stripe's invoice preview)",
-        CHANGE_BODY,
-        "ChangePreview",
-        [SUBSCRIPTION_ID],
-    ),
-    "/billing/subscriptions/{subscription_id}/change": _post(
-        "apply a plan change by the proration policy (docs/proration-policy.md)",
-        _body(
-            {
-                "plan": PLAN,
-                "interval": INTERVAL,
-                "customer_id": STRIPE_ID,
-                "proration_date": {"type": "integer", "minimum": 1, "maximum": 2**40 - 1},
-            },
-            ["plan"],
+        "/billing/subscriptions/{subscription_id}/preview": _post(
+            "classify a plan change and show what it costs now (Stripe's invoice preview)",
+            _body({"plan": plan, "interval": INTERVAL, "customer_id": STRIPE_ID}, ["plan"]),
+            "ChangePreview",
+            [SUBSCRIPTION_ID],
         ),
-        "Change",
-        [SUBSCRIPTION_ID],
-    ),
-    "/billing/subscriptions/{subscription_id}/default-payment-method": _post(
-        "set the subscription's default payment method and pay its open invoice with it",
-        _body(
-            {"payment_method": STRIPE_ID, "pay_open_invoice": {"type": "boolean"}},
-            ["payment_method"],
+        "/billing/subscriptions/{subscription_id}/change": _post(
+            "apply a plan change by the proration policy (docs/proration-policy.md)",
+            _body(
+                {
+                    "plan": plan,
+                    "interval": INTERVAL,
+                    "customer_id": STRIPE_ID,
+                    "proration_date": {"type": "integer", "minimum": 1, "maximum": 2**40 - 1},
+                },
+                ["plan"],
+            ),
+            "Change",
+            [SUBSCRIPTION_ID],
         ),
-        "DefaultPaymentMethod",
-        [SUBSCRIPTION_ID],
-    ),
-    "/billing/portal-sessions": _post(
-        "a customer portal session to redirect to",
-        _body(
-            {"customer_id": STRIPE_ID, "return_url": URL, "configuration": STRIPE_ID},
-            ["customer_id", "return_url"],
+        "/billing/subscriptions/{subscription_id}/default-payment-method": _post(
+            "set the subscription's default payment method and pay its open invoice with it",
+            _body(
+                {"payment_method": STRIPE_ID, "pay_open_invoice": {"type": "boolean"}},
+                ["payment_method"],
+            ),
+            "DefaultPaymentMethod",
+            [SUBSCRIPTION_ID],
         ),
-        "PortalSession",
-    ),
-}
+        "/billing/portal-sessions": _post(
+            "a customer portal session to redirect to",
+            _body(
+                {"customer_id": STRIPE_ID, "return_url": URL, "configuration": STRIPE_ID},
+                ["customer_id", "return_url"],
+            ),
+            "PortalSession",
+        ),
+    }

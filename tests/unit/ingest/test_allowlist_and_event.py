@@ -20,6 +20,8 @@ from tests.unit.ingest.support import event_body
         (DEFAULT_ALLOWED_EVENTS, "customer.subscription.updated", True),
         (DEFAULT_ALLOWED_EVENTS, "invoice.payment_failed", True),
         (DEFAULT_ALLOWED_EVENTS, "customer.deleted", True),
+        (DEFAULT_ALLOWED_EVENTS, "price.updated", True),  # the api's catalog
+        (DEFAULT_ALLOWED_EVENTS, "product.deleted", True),
         (DEFAULT_ALLOWED_EVENTS, "charge.succeeded", False),
         (DEFAULT_ALLOWED_EVENTS, "checkout.completed", False),
         (("invoice.*",), "invoice", False),  # the pattern includes the dot

@@ -32,7 +32,8 @@ def invoice_preview(billing: Billing) -> dict[str, Any]:
 
 def one(billing: Billing, path: str) -> dict[str, list[str]]:
     (sent,) = billing.stripe.posts(path)
-    return sent.form
+    form: dict[str, list[str]] = sent.form
+    return form
 
 
 async def test_upgrade_preview_asks_for_the_invoice_now_with_proration(billing: Billing) -> None:

@@ -3,9 +3,9 @@
 The catalog is not account state: nothing is folded or written, the event only says "Stripe's
 catalog changed, read it again", and the catalog is then re-read from Stripe's API (the source
 of truth, whatever order events come in). Every api replica must see every such event, so this
-reader joins no consumer group: it is assigned all partitions, starts at their ends (the
-start-up refresh covers the past) and commits nothing. It reads only the `stripe-event-type`
-header, never the body.
+reader joins no consumer group: it is assigned all partitions, starts at their ends (a
+refresh once it is positioned covers the past) and commits nothing. It reads only the
+`stripe-event-type` header, never the body.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from billstream.api.billing.catalog import CatalogCache
 from billstream.kafka_security import aiokafka_options
@@ -43,6 +44,7 @@ def is_catalog_event(headers: object) -> bool:
 async def watch(settings: Settings, catalog: CatalogCache) -> None:
     """Read `stripe.events` from its end, invalidating on catalog events; until cancelled."""
     topic = settings.topic(STRIPE_EVENTS)
+    partitions = await _partitions(settings, topic)
     kafka = AIOKafkaConsumer(
         **aiokafka_options(settings),
         group_id=None,
@@ -51,10 +53,14 @@ async def watch(settings: Settings, catalog: CatalogCache) -> None:
     )
     await kafka.start()
     try:
-        partitions = await _partitions(kafka, topic)
         kafka.assign(partitions)
         await kafka.seek_to_end(*partitions)
+        for partition in partitions:
+            await kafka.position(partition)  # resolve the end offsets now, not lazily
         log.info("billing catalog: watching %s (%d partitions)", topic, len(partitions))
+        # A change between the start-up load and this position was seen by neither: re-read
+        # once, so every later change is an event this reader sees.
+        catalog.invalidate()
         while True:
             batch = await kafka.getmany(timeout_ms=1000, max_records=500)
             if any(is_catalog_event(r.headers) for rs in batch.values() for r in rs):
@@ -64,17 +70,19 @@ async def watch(settings: Settings, catalog: CatalogCache) -> None:
         await kafka.stop()
 
 
-async def _partitions(kafka: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    found = kafka.partitions_for_topic(topic)
-    for _ in range(50):  # metadata of a topic created a moment ago may lag a little
-        if found:
-            break
-        await asyncio.sleep(0.2)
-        await kafka.topics()  # a remote call: refreshes the metadata
-        found = kafka.partitions_for_topic(topic)
-    if not found:
-        raise RuntimeError(f"topic {topic} has no partitions (does it exist?)")
-    return [TopicPartition(topic, p) for p in sorted(found)]
+async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
+    """Every partition of `topic` (the admin client: a consumer without a subscription has no
+    metadata of it)."""
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = sorted(int(p["partition"]) for p in described["partitions"])
+    if described["error_code"] or not partitions:
+        raise RuntimeError(f"topic {topic} does not exist yet")
+    return [TopicPartition(topic, p) for p in partitions]
 
 
 async def keep_watching(settings: Settings, catalog: CatalogCache) -> None:

@@ -43,6 +43,7 @@ class Current:
     pending_plan: str | None
     cancel_at_period_end: bool
     period_end: int | None
+    default_payment_method: str | None = None
 
 
 def _period_end(subscription: Mapping[str, Any], item: Mapping[str, Any]) -> int | None:
@@ -65,6 +66,8 @@ def current_of(subscription: Mapping[str, Any], book: PlanBook) -> Current:
     customer = subscription.get("customer")
     customer_id = customer.get("id") if isinstance(customer, Mapping) else customer
     pending = (subscription.get("metadata") or {}).get("pending_plan") or None
+    method = subscription.get("default_payment_method")
+    method_id = method.get("id") if isinstance(method, Mapping) else method
     return Current(
         subscription_id=str(subscription["id"]),
         customer=str(customer_id),
@@ -75,6 +78,7 @@ def current_of(subscription: Mapping[str, Any], book: PlanBook) -> Current:
         pending_plan=pending,
         cancel_at_period_end=bool(subscription.get("cancel_at_period_end")),
         period_end=_period_end(subscription, item),
+        default_payment_method=None if method_id is None else str(method_id),
     )
 
 

@@ -102,6 +102,11 @@ class ReplayCache:
                 self._items.popitem(last=False)
 
 
+def window(seconds: int, now: float | None = None) -> str:
+    """The current `seconds`-long time window, for keys whose replay must not outlive it."""
+    return str(int((time.time() if now is None else now) // seconds))
+
+
 def scoped(key: str, call: str | None = None) -> str:
     """The key of one Stripe call of an action: actions with two mutating calls suffix the
     second, so each call has its own key and both replay."""
@@ -116,4 +121,5 @@ __all__ = [
     "derived_key",
     "fingerprint",
     "scoped",
+    "window",
 ]

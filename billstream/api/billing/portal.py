@@ -7,16 +7,11 @@ same session, a visit tomorrow a fresh one.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import stripe
 
 KEY_WINDOW_SECONDS = 300
-
-
-def key_window(now: float | None = None) -> str:
-    return str(int((time.time() if now is None else now) // KEY_WINDOW_SECONDS))
 
 
 def create_portal_session(

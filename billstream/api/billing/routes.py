@@ -16,13 +16,14 @@ from aiohttp import web
 
 from billstream.api.billing import bodies, change_calls, changes, checkout, customers, portal
 from billstream.api.billing.errors import BillingError
-from billstream.api.billing.idempotency import client_key, derived_key, fingerprint
+from billstream.api.billing.idempotency import client_key, derived_key, fingerprint, window
 from billstream.api.billing.payment_methods import set_default
 from billstream.api.billing.service import BillingService
 from billstream.api.routes import STORE, Unavailable, read
 
 BILLING = web.AppKey("billing", BillingService)
 CHANGE_ROUTES = frozenset({"preview", "change"})
+CHANGE_KEY_WINDOW_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -223,16 +224,20 @@ async def apply_change(call: Call) -> dict[str, Any]:
     proration_date = bodies.timestamp(call.body, "proration_date")
     change = await _change_of(call)
     current = change.current
-    # The key also names the state changed from, and the account version billstream serves:
-    # the same change again after another change (schedule, withdraw, schedule) is a new
-    # request, while a retry before Stripe's webhook was folded sends the same key.
+    # The key also names the state changed from (the subscription's price, pending plan and
+    # payment method, the account version billstream serves) and a 10-minute window: a retry
+    # before Stripe's webhook was folded sends the same key, while the same change again after
+    # another one (schedule, withdraw, schedule) or after a new card is a new request. Stripe
+    # replays failures too (a declined upgrade): the window bounds that to minutes.
     version = await _account_version(call.request, current.customer)
     key = call.key(
         "change",
         current.price_id,
         current.pending_plan,
         str(current.cancel_at_period_end),
+        current.default_payment_method,
         str(version),
+        window(CHANGE_KEY_WINDOW_SECONDS),
     )
     updated = await call.service.stripe().run(change_calls.apply, change, proration_date, key)
     call.service.metrics.changes.labels(change.kind).inc()
@@ -261,7 +266,7 @@ async def create_portal_session(call: Call) -> dict[str, Any]:
     configuration = bodies.stripe_id(call.body, "configuration", required=False)
     assert customer is not None
     assert return_url is not None
-    key = call.key("portal", portal.key_window())
+    key = call.key("portal", window(portal.KEY_WINDOW_SECONDS))
     return await call.service.stripe().run(
         lambda client: portal.create_portal_session(
             client,

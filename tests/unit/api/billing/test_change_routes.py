@@ -233,3 +233,19 @@ async def test_unknown_plan_or_interval_is_422_and_counted(billing: Billing) -> 
     )
     assert billing.counted("stripe_subscription_change_error_total", reason="unprocessable") == 2
     assert billing.stripe.posts() == []
+
+
+async def test_a_declined_upgrade_retried_with_a_new_card_is_a_new_request(
+    billing: Billing,
+) -> None:
+    decline = {"error": {"type": "card_error", "code": "card_declined", "message": "Declined"}}
+    billing.stripe.fail_next("post", "/v1/subscriptions/sub_alice", 402, decline)
+    await billing.post(CHANGE, {"plan": "BUSINESS"}, 402)  # Stripe keeps this answer for the key
+    await billing.post(
+        "/billing/subscriptions/sub_alice/default-payment-method", {"payment_method": "pm_new"}
+    )
+    await billing.post(CHANGE, {"plan": "BUSINESS"})
+
+    first, _, retried = billing.stripe.posts("/v1/subscriptions/sub_alice")
+    assert first.form["items[0][price]"] == retried.form["items[0][price]"]
+    assert first.headers["Idempotency-Key"] != retried.headers["Idempotency-Key"]

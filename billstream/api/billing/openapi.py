@@ -309,7 +309,11 @@ def _paths(plan: dict[str, Any]) -> dict[str, Any]:
         "/billing/subscriptions/{subscription_id}/default-payment-method": _post(
             "set the subscription's default payment method and pay its open invoice with it",
             _body(
-                {"payment_method": STRIPE_ID, "pay_open_invoice": {"type": "boolean"}},
+                {
+                    "payment_method": STRIPE_ID,
+                    "pay_open_invoice": {"type": "boolean"},
+                    "customer_id": STRIPE_ID,
+                },
                 ["payment_method"],
             ),
             "DefaultPaymentMethod",

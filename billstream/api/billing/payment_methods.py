@@ -15,13 +15,23 @@ import stripe
 from billstream.api.billing.idempotency import scoped
 
 
+class NotTheCustomers(Exception):
+    """The subscription belongs to another customer than the one the caller named."""
+
+
 def set_default(
     client: stripe.StripeClient,
     subscription_id: str,
     payment_method: str,
     pay_open_invoice: bool,
     key: str,
+    customer: str | None = None,
 ) -> dict[str, Any]:
+    if customer is not None:
+        found = client.v1.subscriptions.retrieve(subscription_id).to_dict()
+        owner = found.get("customer")
+        if (owner.get("id") if isinstance(owner, dict) else owner) != customer:
+            raise NotTheCustomers(subscription_id)
     updated = client.v1.subscriptions.update(
         subscription_id,
         {"default_payment_method": payment_method, "expand": ["latest_invoice"]},

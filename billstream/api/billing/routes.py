@@ -17,7 +17,7 @@ from aiohttp import web
 from billstream.api.billing import bodies, change_calls, changes, checkout, customers, portal
 from billstream.api.billing.errors import BillingError
 from billstream.api.billing.idempotency import client_key, derived_key, fingerprint, window
-from billstream.api.billing.payment_methods import set_default
+from billstream.api.billing.payment_methods import NotTheCustomers, set_default
 from billstream.api.billing.service import BillingService
 from billstream.api.routes import STORE, Unavailable, read
 
@@ -248,15 +248,20 @@ async def apply_change(call: Call) -> dict[str, Any]:
     }
 
 
-@action("default-payment-method", frozenset({"payment_method", "pay_open_invoice"}))
+@action("default-payment-method", frozenset({"payment_method", "pay_open_invoice", "customer_id"}))
 async def default_payment_method(call: Call) -> dict[str, Any]:
     subscription_id = bodies.path_id("subscription_id", call.params["subscription_id"])
     payment_method = bodies.stripe_id(call.body, "payment_method")
     pay = bodies.flag(call.body, "pay_open_invoice", True)
+    customer = bodies.stripe_id(call.body, "customer_id", required=False)
     assert payment_method is not None
-    return await call.service.stripe().run(
-        set_default, subscription_id, payment_method, pay, call.key("payment-method")
-    )
+    key = call.key("payment-method")
+    try:
+        return await call.service.stripe().run(
+            set_default, subscription_id, payment_method, pay, key, customer
+        )
+    except NotTheCustomers:
+        raise BillingError(404, "not_found", "no such subscription for this customer") from None
 
 
 @action("portal-sessions", frozenset({"customer_id", "return_url", "configuration"}))

@@ -62,3 +62,13 @@ async def test_a_payment_method_that_is_not_an_id_is_a_400(make_billing: Billing
     body = await billing.post(ROUTE, {"payment_method": "4242 4242 4242 4242"}, 400)
     assert body["field"] == "payment_method"
     assert billing.stripe.posts() == []
+
+
+async def test_another_customers_subscription_is_not_found(make_billing: BillingFactory) -> None:
+    billing = await make_billing()
+    route = ROUTE
+    body = await billing.post(route, {"payment_method": "pm_1", "customer_id": "cus_mallory"}, 404)
+    assert body["error"] == "not_found"
+    assert billing.stripe.posts() == []
+    await billing.post(route, {"payment_method": "pm_1", "customer_id": "cus_alice"})
+    assert len(billing.stripe.posts("/v1/subscriptions/sub_alice")) == 1

@@ -44,7 +44,8 @@ class BillingService:
         client: stripe.StripeClient | None = None,
     ) -> BillingService:
         """`client`: tests pass a recording one; else one from the settings, if a key is set."""
-        if client is None and settings.stripe_api_key is not None:
+        key = settings.stripe_api_key
+        if client is None and key is not None and key.get_secret_value():
             client = make_stripe_client(settings)
         gateway = None if client is None else StripeGateway(client)
         book = PlanBook.from_settings(settings)

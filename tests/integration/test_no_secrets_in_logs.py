@@ -172,8 +172,8 @@ async def test_no_secret_or_payload_reaches_any_log(stack: LiveStack, unique_id:
                 {"customer_id": customer, "return_url": f"https://example.com/{canary}"},
             ),
         ]
-        for path, body in actions:
-            async with session.post(api + path, json=body) as response:
+        for path, action in actions:
+            async with session.post(api + path, json=action) as response:
                 assert response.status == 503, await response.text()
 
     async def pipeline_done() -> bool:

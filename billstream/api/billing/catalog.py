@@ -183,7 +183,10 @@ class CatalogCache:
                 await self.refresh()
                 delay = 0.5
             except Exception as error:  # Stripe down: keep the last catalog, try again
-                log.warning("billing catalog refresh failed: %s", type(error).__name__)
+                reason = getattr(error, "error", None) or type(error).__name__
+                log.warning(
+                    "billing catalog refresh failed (%s); retrying in %.1f s", reason, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(MAX_BACKOFF_SECONDS, delay * 2)
                 continue

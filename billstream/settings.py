@@ -22,6 +22,10 @@ DEFAULT_ALLOWED_EVENTS = (
     # Decline codes of invoice payments (before basil these name their invoice).
     "payment_intent.payment_failed",
     "charge.failed",
+    # The api's billing catalog is invalidated by these (docs/api.md, "Catalog"); the worker
+    # folds no state from them (no rule), so they change no account.
+    "price.*",
+    "product.*",
 )
 
 # A bearer token's characters (RFC 6750 b64token, without '='); long enough not to be guessed.
@@ -116,6 +120,14 @@ class Settings(BaseSettings):
     )
     undelivered_recovery_interval_seconds: int | None = Field(
         None, ge=1, description="seconds between `backfill --undelivered` runs; unset: none"
+    )
+
+    # Billing actions (the api's /billing/ routes; docs/api.md, "Billing actions")
+    stripe_automatic_tax_enabled: bool = Field(
+        False, description="Checkout sessions and subscriptions ask Stripe Tax to compute tax"
+    )
+    billing_catalog_refresh_seconds: int = Field(
+        300, ge=5, le=86_400, description="the catalog is re-read from Stripe this often"
     )
 
     # HTTP ports and bind addresses (loopback by default: a laptop never serves its network)

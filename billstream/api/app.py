@@ -11,6 +11,7 @@ from aiohttp import web
 
 from billstream.api import openapi
 from billstream.api.auth import auth_middleware
+from billstream.api.billing import BillingService, add_billing_routes
 from billstream.api.metrics import ApiMetrics
 from billstream.api.routes import EXECUTOR, METRICS, STORE, add_routes, errors_and_metrics
 from billstream.api.store import Store
@@ -37,8 +38,12 @@ def create_app(
     *,
     metrics: ApiMetrics | None = None,
     consumer: ConsumerStatus | None = None,
+    billing: BillingService | None = None,
 ) -> web.Application:
     """The aiohttp app; without a consumer, readiness is the database alone (tests, bench).
+
+    `billing`: the /billing/ actions' Stripe side (tests pass one with a recording client);
+    by default built from the settings.
 
     Raises `AuthNotConfigured` without `API_TOKENS` unless `API_AUTH=none`.
     """
@@ -63,7 +68,9 @@ def create_app(
             return False
         return True
 
-    document = orjson.dumps(openapi.document(settings.api_metrics_auth))
+    document = orjson.dumps(
+        openapi.document(settings.api_metrics_auth, settings.billing_plan_order)
+    )
 
     async def openapi_json(_: web.Request) -> web.Response:
         return web.Response(body=document, content_type="application/json")
@@ -72,6 +79,7 @@ def create_app(
         executor.shutdown(wait=False, cancel_futures=True)
 
     add_routes(app)
+    add_billing_routes(app, billing or BillingService.create(settings, metrics.registry))
     add_probe_routes(app, metrics.registry, ready)
     app.router.add_get("/openapi.json", openapi_json, allow_head=False)
     app.on_cleanup.append(shutdown)

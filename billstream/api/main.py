@@ -11,6 +11,8 @@ from aiohttp import web
 
 from billstream.api.app import create_app
 from billstream.api.auth import configuration_error
+from billstream.api.billing import BillingService
+from billstream.api.billing.catalog_events import catalog_watch_service
 from billstream.api.consumer import StateConsumer
 from billstream.api.metrics import ApiMetrics
 from billstream.api.service import read_model_service
@@ -26,8 +28,11 @@ def build_app(settings: Settings, metrics: ApiMetrics | None = None) -> web.Appl
     # One writer thread: batches apply in order, and reads never wait behind a batch.
     writer = ThreadPoolExecutor(1, thread_name_prefix="read-model-writer")
     consumer = StateConsumer(settings, store, metrics, writer)
-    app = create_app(settings, store, metrics=metrics, consumer=consumer)
+    billing = BillingService.create(settings, metrics.registry)
+    app = create_app(settings, store, metrics=metrics, consumer=consumer, billing=billing)
     app.cleanup_ctx.append(read_model_service(settings, store, consumer))
+    if billing.gateway is not None:  # no Stripe key, no catalog to keep current
+        app.cleanup_ctx.append(catalog_watch_service(settings, billing.catalog))
 
     async def stop_writer(_: web.Application) -> None:
         writer.shutdown(wait=False, cancel_futures=True)

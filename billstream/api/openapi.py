@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billstream.api.billing import openapi as billing
 from billstream.api.cohorts import BREAKDOWNS, PERIODS, WITHIN_DAYS
 from billstream.api.params import DEFAULT_LIMIT, MAX_LIMIT, MAX_TEXT
 from billstream.api.state import PAYMENT_STATES
@@ -276,17 +277,18 @@ PATHS: dict[str, Any] = {
 }
 
 
-def document(metrics_auth: bool = False) -> dict[str, Any]:
-    """The OpenAPI 3.0 document of the read API (`metrics_auth`: API_METRICS_AUTH)."""
-    paths = dict(PATHS)
+def document(metrics_auth: bool = False, plans: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.0 document of the api (`metrics_auth`: API_METRICS_AUTH; `plans`:
+    BILLING_PLAN_ORDER, which the billing bodies' `plan` is one of)."""
+    paths = {**PATHS, **billing.paths(plans)}
     if metrics_auth:
         paths["/metrics"] = {"get": {**PATHS["/metrics"]["get"], "security": [{"bearer": []}]}}
     return {
         "openapi": "3.0.3",
-        "info": {"title": "billstream read API", "version": "1"},
+        "info": {"title": "billstream API: read model and billing actions", "version": "1"},
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **billing.SCHEMAS},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -1,11 +1,12 @@
 """No secret and no payload in any log line of a whole pipeline at DEBUG level.
 
 Ingest, worker and api run as child processes (JSON logs, LOG_LEVEL=DEBUG) with a webhook
-secret, a Stripe API key and a reconcile timer that really calls Stripe (at a closed port, so
-every call fails and is logged). The traffic covers each logging path: accepted events, events
-the worker dead-letters, forged and replayed signatures, bodies over the limit, an ignored type,
-broken HTTP. A canary string sits in every body's payload fields; afterwards no output line may
-carry it, the secrets, or anything shaped like Stripe key material.
+secret, a Stripe API key, a reconcile timer and billing actions that really call Stripe (at a
+closed port, so every call fails and is logged). The traffic covers each logging path:
+accepted events, events the worker dead-letters, forged and replayed signatures, bodies over
+the limit, an ignored type, broken HTTP, billing actions. A canary string sits in every body's
+payload fields; afterwards no output line may carry it, the secrets, or anything shaped like
+Stripe key material.
 """
 
 from __future__ import annotations
@@ -162,6 +163,18 @@ async def test_no_secret_or_payload_reaches_any_log(stack: LiveStack, unique_id:
     assert broken.status == 400
 
     api = f"http://127.0.0.1:{stack.settings.api_port}"
+    # The billing actions call Stripe with the key (at the closed port: 503, logged).
+    async with aiohttp.ClientSession(timeout=timeout, headers=stack.api_headers) as session:
+        actions = [
+            ("/billing/customers", {"user_id": "u1", "email": f"{canary}@example.invalid"}),
+            (
+                "/billing/portal-sessions",
+                {"customer_id": customer, "return_url": f"https://example.com/{canary}"},
+            ),
+        ]
+        for path, action in actions:
+            async with session.post(api + path, json=action) as response:
+                assert response.status == 503, await response.text()
 
     async def pipeline_done() -> bool:
         account = await get_json(f"{api}/accounts/{customer}", stack.api_headers)
@@ -170,6 +183,7 @@ async def test_no_secret_or_payload_reaches_any_log(stack: LiveStack, unique_id:
             account.get("customer_id") == customer
             and worker.count("dead-lettered") >= len(bodies["dead-lettered"])
             and "cannot reach Stripe" in worker  # the reconcile timer called Stripe with the key
+            and "stripe call failed" in "\n".join(stack.log_lines("api"))
         )
 
     await eventually(pipeline_done, "events applied, dead-lettered and reconciled", 45)

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from billstream import limits
+from billstream.api.billing.metrics import BillingMetrics
 from billstream.api.metrics import RESULTS, ApiMetrics
 from billstream.drift import metrics as recovery
 from billstream.drift.audit import FIELDS
@@ -168,3 +169,22 @@ def test_the_handler_dead_letters_only_invalid_event_reasons_or_reducer_error() 
     ]
     assert sorted(reasons) == ["REDUCER_ERROR", "error.reason"]
     assert vars(handler)["REDUCER_ERROR"] in DLQ_REASONS  # the name the handler dead-letters with
+
+
+def test_the_api_exports_every_change_kind_and_error_reason_at_zero() -> None:
+    from billstream.api.billing.changes import KINDS
+    from billstream.api.billing.errors import REASONS as CHANGE_ERRORS
+    from billstream.api.billing.errors import BillingError
+
+    metrics = ApiMetrics.create()
+    BillingMetrics.create(metrics.registry)
+    assert exported(metrics.registry, "stripe_subscription_change_total", "kind") == (
+        dict.fromkeys(KINDS, 0.0)
+    )
+    reasons = exported(metrics.registry, "stripe_subscription_change_error_total", "reason")
+    assert reasons == dict.fromkeys(CHANGE_ERRORS, 0.0)
+    # every status a billing action answers with has its reason in the exported set
+    for status in (400, 402, 404, 409, 422, 429, 503):
+        assert BillingError(status, "e", "m").reason in CHANGE_ERRORS
+    for name in ("stripe_subscription_preview_total", "stripe_checkout_session_created_total"):
+        assert metrics.registry.get_sample_value(name) == 0.0

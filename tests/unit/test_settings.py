@@ -33,7 +33,11 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
         "entitlements.active_entitlement_summary.updated",
         "payment_intent.payment_failed",
         "charge.failed",
+        "price.*",
+        "product.*",
     )
+    assert settings.stripe_automatic_tax_enabled is False
+    assert settings.billing_catalog_refresh_seconds == 300
     assert settings.billing_default_plan == "FREE"
     assert settings.billing_plan_order == ("FREE", "PRO", "BUSINESS")
     assert settings.database_url == "sqlite:///var/billstream.db"

@@ -23,6 +23,8 @@ from tests.unit.ingest.support import event_body
         (DEFAULT_ALLOWED_EVENTS, "customer.deleted", True),
         (DEFAULT_ALLOWED_EVENTS, "entitlements.active_entitlement_summary.updated", True),
         (DEFAULT_ALLOWED_EVENTS, "entitlements.active_entitlement_summary.deleted", False),
+        (DEFAULT_ALLOWED_EVENTS, "price.updated", True),  # the api's catalog
+        (DEFAULT_ALLOWED_EVENTS, "product.deleted", True),
         (DEFAULT_ALLOWED_EVENTS, "charge.succeeded", False),
         (DEFAULT_ALLOWED_EVENTS, "checkout.completed", False),
         (("invoice.*",), "invoice", False),  # the pattern includes the dot

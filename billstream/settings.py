@@ -18,6 +18,7 @@ DEFAULT_ALLOWED_EVENTS = (
     "customer.subscription.*",
     "invoice.*",
     "customer.*",
+    "subscription_schedule.*",
 )
 
 # A bearer token's characters (RFC 6750 b64token, without '='); long enough not to be guessed.

@@ -1,6 +1,7 @@
 """The pure reducer `apply(state, event, config) -> (state, effects)`: no I/O, no wall clock.
 
-Rules live by name: subscriptions.py, invoices.py, plans.py, account.py (docs/state.md).
+Rules live by name: subscriptions.py, invoices.py, payments.py, schedules.py, plans.py,
+account.py (docs/state.md).
 """
 
 from __future__ import annotations
@@ -11,9 +12,14 @@ from typing import Any
 from billstream.processors import effects as fx
 from billstream.processors.account import publish_if_changed
 from billstream.processors.config import ReducerConfig
+from billstream.processors.invoices import PAID as INVOICE_PAID
 from billstream.processors.invoices import RULE_TYPES as INVOICE_RULES
 from billstream.processors.invoices import apply_invoice_event, prune_closed
 from billstream.processors.parsing import Envelope, InvalidEvent, read_envelope
+from billstream.processors.payments import NOTICES, apply_payment_event
+from billstream.processors.schedules import PREFIX as SCHEDULE_PREFIX
+from billstream.processors.schedules import RULE_TYPES as SCHEDULE_RULES
+from billstream.processors.schedules import SCHEDULE_EVENTS, apply_schedule_event
 from billstream.processors.subscriptions import RULE_TYPES as SUBSCRIPTION_RULES
 from billstream.processors.subscriptions import apply_subscription_event
 from billstream.routing import routing_key
@@ -47,6 +53,7 @@ OTHER_SUBSCRIPTION_LABEL = "other"
 SUBSCRIPTION_EVENT_TYPES = (*sorted(SUBSCRIPTION_LABELS), OTHER_SUBSCRIPTION_LABEL)
 _OTHER_SUBSCRIPTION_EVENT = fx.SubscriptionEvent(OTHER_SUBSCRIPTION_LABEL)
 _CHECKOUT_COMPLETED = fx.CheckoutCompleted()
+_OTHER_SCHEDULE_EVENT = SCHEDULE_EVENTS["other"]
 
 
 def _customer_deleted(
@@ -59,6 +66,9 @@ def _rules() -> dict[str, Rule]:
     rules: dict[str, Rule] = {"customer.deleted": _customer_deleted}
     rules.update(dict.fromkeys(SUBSCRIPTION_RULES, apply_subscription_event))
     rules.update(dict.fromkeys(INVOICE_RULES, apply_invoice_event))
+    # Partial payments (basil+): only an invoice paid in full closes its episodes.
+    rules.update(dict.fromkeys(INVOICE_PAID, apply_payment_event))
+    rules.update(dict.fromkeys(SCHEDULE_RULES, apply_schedule_event))
     return rules
 
 
@@ -79,6 +89,10 @@ def apply(
         effects.append(_SUBSCRIPTION_EVENTS.get(event_type, _OTHER_SUBSCRIPTION_EVENT))
     elif event_type == "checkout.session.completed":
         effects.append(_CHECKOUT_COMPLETED)
+    elif event_type.startswith(SCHEDULE_PREFIX):
+        effects.append(SCHEDULE_EVENTS.get(event_type, _OTHER_SCHEDULE_EVENT))
+    elif (notice := NOTICES.get(event_type)) is not None:
+        effects.append(notice)
     rule = RULES.get(event_type)
     if rule is not None:
         rule(new, envelope, config, effects)

@@ -46,6 +46,7 @@ def encode_customer(state: CustomerState) -> bytes:
             "seen": state.seen,
             "newest_created": state.newest_created,
             "deleted": state.deleted,
+            "schedules": sorted(state.schedules.values(), key=BY_ID),
         },
         option=orjson.OPT_SORT_KEYS,
     )

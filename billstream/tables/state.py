@@ -111,6 +111,23 @@ class InvoiceState:
         return self.dunning_since is not None or self.sca_since is not None
 
 
+@fast_init
+@dataclass(frozen=True)
+class ScheduleState:
+    """One subscription schedule as of its last applied event; kept once ended (a tombstone).
+
+    `next_plan` / `next_phase_start`: the plan the phase after the current one grants, and when
+    Stripe applies it (docs/state.md, "Subscription schedules").
+    """
+
+    id: str
+    status: str
+    last_event_created: int
+    subscription_id: str | None = None
+    next_plan: str | None = None
+    next_phase_start: int | None = None
+
+
 @dataclass(slots=True)
 class CustomerState:
     """Everything the reducer knows about one customer; `apply` returns a new one."""
@@ -122,6 +139,8 @@ class CustomerState:
     seen: dict[str, int] = field(default_factory=dict)  # event id -> event created
     newest_created: int = 0
     deleted: bool = False  # customer.deleted seen: sticky, Stripe never undeletes
+    # Added after schema 1 shipped: values written before it have none (read as empty).
+    schedules: dict[str, ScheduleState] = field(default_factory=dict)
 
     def clone(self) -> CustomerState:
         """A copy safe to change: records are frozen, so copying the containers suffices."""
@@ -133,6 +152,7 @@ class CustomerState:
             self.seen.copy(),
             self.newest_created,
             self.deleted,
+            self.schedules.copy(),
         )
 
     def account_view(self) -> dict[str, Any] | None:
@@ -154,6 +174,7 @@ class CustomerState:
             "seen": dict(sorted(self.seen.items())),
             "newest_created": self.newest_created,
             "deleted": self.deleted,
+            "schedules": [asdict(s) for _, s in sorted(self.schedules.items())],
         }
 
     @classmethod
@@ -164,6 +185,7 @@ class CustomerState:
         account = data["account"]
         subscriptions = [SubscriptionState(**s) for s in data["subscriptions"]]
         invoices = [InvoiceState(**i) for i in data["invoices"]]
+        schedules = [ScheduleState(**s) for s in data.get("schedules", ())]
         return cls(
             customer_id=data["customer_id"],
             account=None if account is None else AccountState(**account),
@@ -172,4 +194,5 @@ class CustomerState:
             seen={str(k): int(v) for k, v in data["seen"].items()},
             newest_created=int(data["newest_created"]),
             deleted=bool(data["deleted"]),
+            schedules={s.id: s for s in schedules},
         )

@@ -30,6 +30,7 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
         "customer.subscription.*",
         "invoice.*",
         "customer.*",
+        "subscription_schedule.*",
     )
     assert settings.billing_default_plan == "FREE"
     assert settings.billing_plan_order == ("FREE", "PRO", "BUSINESS")

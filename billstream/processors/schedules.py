@@ -114,9 +114,7 @@ def apply_schedule_event(
         state.schedules[incoming.id] = incoming
 
 
-def scheduled_plan(
-    state: CustomerState, subscription: SubscriptionState
-) -> str | None:
+def scheduled_plan(state: CustomerState, subscription: SubscriptionState) -> str | None:
     """The plan an active schedule will move `subscription` to, if it is still ahead of it.
 
     A phase that started at or before the subscription's latest event has been applied by
@@ -142,12 +140,19 @@ def scheduled_plan(
 
 
 def pending_plan_source(state: CustomerState) -> str | None:
-    """Where the account's `pending_plan` comes from: `metadata` (reconcile applies it at the
-    period end), `schedule` (Stripe applies it), or None when there is none."""
+    """Where the account's `pending_plan` comes from: `schedule` (Stripe applies it), else
+    `metadata` (reconcile applies it at the period end); None when there is none.
+
+    The same precedence as the account view: `metadata.pending_plan` first, then a schedule.
+    """
     account = state.account
     if account is None or account.pending_plan is None:
         return None
     subscription = state.subscriptions.get(account.subscription_id or "")
-    if subscription is not None and subscription.pending_plan == account.pending_plan:
-        return METADATA
-    return SCHEDULE
+    if (
+        subscription is not None
+        and subscription.pending_plan is None
+        and scheduled_plan(state, subscription) == account.pending_plan
+    ):
+        return SCHEDULE
+    return METADATA

@@ -55,7 +55,8 @@ def test_the_worker_exports_every_invoice_notice_and_schedule_type_at_zero() -> 
     assert notices == dict.fromkeys(NOTICE_TYPES, 0.0)
     schedules = exported(registry, "stripe_subscription_schedule_event_total", "type")
     assert schedules == dict.fromkeys(SCHEDULE_EVENT_TYPES, 0.0)
-    assert "subscription_schedule.released" in schedules and "other" in schedules
+    assert "subscription_schedule.released" in schedules
+    assert "other" in schedules
 
 
 def test_the_worker_exports_every_plan_change_of_its_plan_order_at_zero(

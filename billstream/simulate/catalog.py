@@ -34,8 +34,12 @@ LEGACY = Price("price_1LEGACY2019000000001", None, "prod_LEGACY", "FREE", "month
 PRICES = (PRO_MONTHLY, PRO_YEARLY, BUSINESS_MONTHLY, BUSINESS_YEARLY)
 TIERS = ("PRO", "BUSINESS")
 
-# What the pipeline's BILLING_PLAN_MAP must say for the simulator's prices.
-SIMULATOR_PLAN_MAP = ",".join(f"{price.lookup_key}={price.plan}" for price in PRICES)
+# What the pipeline's BILLING_PLAN_MAP must say for the simulator's prices: lookup keys, and the
+# price ids too, because subscription schedule phases name their prices by id only.
+SIMULATOR_PLAN_MAP = ",".join(
+    [f"{price.lookup_key}={price.plan}" for price in PRICES]
+    + [f"{price.id}={price.plan}" for price in PRICES]
+)
 
 
 def price_for(plan: str, interval: Interval) -> Price:

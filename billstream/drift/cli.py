@@ -1,7 +1,8 @@
 """`billstream drift [--heal]`: how far the served state is from Stripe's, and the repair.
 
-Lists every subscription (`status=all`, paged, 429s backed off), folds them into the accounts
-billstream would serve, compares with what the api serves, and prints the differences by field.
+Lists every subscription (`status=all`, paged, 429s backed off) and the subscription schedules
+of those customers (a schedule's next phase is a `pending_plan`), folds them into the accounts billstream
+would serve, compares with what the api serves, and prints the differences by field.
 `--heal` publishes each drifting customer's subscriptions to `stripe.events` as synthetic
 events (`source: drift`, ids derived from the objects), so the reducer repairs the state like
 any event; audit again once the worker has folded them and it finds nothing.
@@ -23,6 +24,7 @@ from aiokafka.errors import KafkaError
 from billstream.backfill.lister import Backoff
 from billstream.backfill.publisher import Publisher, encode_event
 from billstream.drift.audit import (
+    SCHEDULE_UPDATED,
     Difference,
     by_field,
     differences,
@@ -56,11 +58,29 @@ def subscriptions(
 ) -> Iterator[dict[str, Any]]:
     """Every subscription, any status, as plain dicts (Stripe's default API shapes)."""
     params: dict[str, Any] = {"status": "all", "limit": 100}
+    return _listed(client.v1.subscriptions.list, params, backoff, sleep)
+
+
+def schedules(
+    client: stripe.StripeClient,
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[dict[str, Any]]:
+    """Every subscription schedule, any status: an ended one clears a pending plan it gave."""
+    return _listed(client.v1.subscription_schedules.list, {"limit": 100}, backoff, sleep)
+
+
+def _listed(
+    fetch: Callable[[Any], Any],
+    params: dict[str, Any],
+    backoff: Backoff | None,
+    sleep: Callable[[float], None],
+) -> Iterator[dict[str, Any]]:
     backoff = backoff or Backoff()
     while True:
         for attempt in range(backoff.attempts):
             try:
-                page = client.v1.subscriptions.list(params)  # type: ignore[arg-type]
+                page = fetch(params)
                 break
             except stripe.RateLimitError:
                 if attempt == backoff.attempts - 1:
@@ -106,10 +126,17 @@ def audit(
     tokens = settings.api_token_values()
     now = int(time.time())
     events = [drift_event(sub, now) for sub in subscriptions(client)]
+    customers = {routing_key(event) for event in events}
+    events += [
+        event
+        for schedule in schedules(client)
+        if routing_key(event := drift_event(schedule, now, SCHEDULE_UPDATED)) in customers
+    ]
     expected = expected_accounts(events, ReducerConfig.from_settings(settings))
     served = asyncio.run(api_accounts(api_url, tokens[0] if tokens else None))
     found = differences(expected, served)
-    result = Audit(len(events), len(expected), found, time.monotonic() - started)
+    subscription_count = sum(event["type"] != SCHEDULE_UPDATED for event in events)
+    result = Audit(subscription_count, len(expected), found, time.monotonic() - started)
     drifting = set(result.drifting)
     if heal and drifting:
         repairs = [event for event in events if routing_key(event) in drifting]

@@ -3,7 +3,8 @@
 Stripe (stripe-mock validates every request; the listed subscriptions are this test's) says
 cus_a has an active PRO subscription billstream never heard of, cus_b's subscription was
 canceled though billstream serves it active, and cus_c agrees. The audit finds exactly the
-first two, by field; the heal publishes their objects to stripe.events (source: drift), the
+first two, by field (the subscription schedules of those customers are listed and folded too);
+the heal publishes their objects to stripe.events (source: drift), the
 worker folds them, and the audit finds nothing; a second heal is a duplicate.
 """
 
@@ -103,7 +104,8 @@ async def test_detect_heal_clean(
                 created=1_767_225_601,
             )
             assert await post(stack, event) == 200
-        client = client_for(settings, RecordingClient(rewrite=Subscriptions(stripe_says)))
+        transport = RecordingClient(rewrite=Subscriptions(stripe_says))
+        client = client_for(settings, transport)
         api = f"http://127.0.0.1:{settings.api_port}"
 
         async def audited(heal: bool = False) -> Audit:
@@ -118,6 +120,8 @@ async def test_detect_heal_clean(
         assert fields[(b, "subscription_status")] == ("canceled", "active")
         assert fields[(b, "plan")] == ("FREE", "PRO")
         assert fields[(a, "plan")] == ("PRO", None)  # not served at all
+        # Schedules are listed too (stripe-mock's one is of another customer: not folded).
+        assert any(sent.path == "/v1/subscription_schedules" for sent in transport.sent)
 
         healed = await audited(heal=True)
         assert healed.healed_events == 2

@@ -64,6 +64,7 @@ def summarize(report: SendReport, expected: ExpectedState, seed: int, start: int
         "plan": expected.count("plan"),
         "payment_state": expected.count("payment_state"),
         "subscription_status": expected.count("subscription_status"),
+        "pending_plan": expected.count("pending_plan"),  # metadata or a schedule's next phase
         "deleted": expected.count("deleted").get("True", 0),
         "invalid_events": expected.invalid_events,
     }
@@ -95,6 +96,7 @@ def render(summary: dict[str, Any]) -> str:
         "  plan: " + _pairs(expected["plan"]),
         "  payment_state: " + _pairs(expected["payment_state"]),
         "  subscription_status: " + _pairs(expected["subscription_status"]),
+        "  pending_plan: " + _pairs(expected["pending_plan"]),
     ]
     if expected["invalid_events"]:
         lines.append(f"  events the reducer rejects (DLQ): {expected['invalid_events']}")

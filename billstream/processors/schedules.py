@@ -97,7 +97,7 @@ def read_schedule(event: Envelope, config: ReducerConfig) -> ScheduleState:
 
 
 def supersedes(incoming: ScheduleState, current: ScheduleState) -> bool:
-    """Newer-or-equal wins; an ended schedule is never reactivated by an older live view."""
+    """Newer-or-equal wins; an ended schedule is never reactivated by any later live view."""
     newer = incoming.last_event_created >= current.last_event_created
     if current.status in ENDED:
         return incoming.status in ENDED and newer

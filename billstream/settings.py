@@ -18,6 +18,7 @@ DEFAULT_ALLOWED_EVENTS = (
     "customer.subscription.*",
     "invoice.*",
     "customer.*",
+    "subscription_schedule.*",
     "entitlements.active_entitlement_summary.updated",
     # Decline codes of invoice payments (before basil these name their invoice).
     "payment_intent.payment_failed",

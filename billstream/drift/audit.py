@@ -1,8 +1,9 @@
 """What Stripe says each customer's account is, and where billstream serves something else.
 
-Pure: Stripe's subscription objects are folded by the reducer itself, as synthetic
-`customer.subscription.updated` events, so "expected" means exactly what billstream would serve
-had every event arrived; the comparison is by field, for the fields a drift can hurt.
+Pure: Stripe's subscription objects (and active subscription schedules, whose next phase is a
+`pending_plan`) are folded by the reducer itself, as synthetic `customer.subscription.updated`
+and `subscription_schedule.updated` events, so "expected" means exactly what billstream would
+serve had every event arrived; the comparison is by field, for the fields a drift can hurt.
 """
 
 from __future__ import annotations
@@ -44,8 +45,14 @@ def encode(obj: Mapping[str, Any], sort_keys: bool = False) -> bytes:
     return orjson.dumps(obj, default=_plain, option=orjson.OPT_SORT_KEYS if sort_keys else 0)
 
 
-def drift_event(subscription: Mapping[str, Any], now: int) -> dict[str, Any]:
-    """The subscription as an event of `now`, with an id derived from the object itself.
+SCHEDULE_UPDATED = "subscription_schedule.updated"
+
+
+def drift_event(
+    subscription: Mapping[str, Any], now: int, event_type: str = "customer.subscription.updated"
+) -> dict[str, Any]:
+    """The object (a subscription, or a schedule with SCHEDULE_UPDATED) as an event of `now`,
+    with an id derived from the object itself.
 
     The same object yields the same id, so healing twice is a duplicate; `created` is the time of
     the snapshot, newer than any event that led to it, so the reducer applies it.
@@ -54,7 +61,7 @@ def drift_event(subscription: Mapping[str, Any], now: int) -> dict[str, Any]:
     return {
         "id": f"evt_drift_{digest[:24]}",
         "object": "event",
-        "type": "customer.subscription.updated",
+        "type": event_type,
         "created": now,
         "data": {"object": dict(subscription)},
         "livemode": bool(subscription.get("livemode", False)),

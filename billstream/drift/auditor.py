@@ -16,8 +16,14 @@ from typing import Any
 import stripe
 
 from billstream.backfill.publisher import Publisher, encode_event
-from billstream.drift.audit import Difference, differences, drift_event, expected_accounts
-from billstream.drift.listing import Listing, list_remaining
+from billstream.drift.audit import (
+    SCHEDULE_UPDATED,
+    Difference,
+    differences,
+    drift_event,
+    expected_accounts,
+)
+from billstream.drift.listing import Listing, list_remaining, list_schedules
 from billstream.processors.config import ReducerConfig
 from billstream.routing import routing_key
 from billstream.settings import Settings
@@ -67,12 +73,21 @@ async def run_audit(
     started = time.monotonic()
     resumed = listing.resumed
     pages = await asyncio.to_thread(list_remaining, client, listing, on_page=on_page)
-    events = [drift_event(sub, listing.position.started) for sub in listing.subscriptions()]
+    at = listing.position.started
+    events = [drift_event(sub, at) for sub in listing.subscriptions()]
+    subscription_count = len(events)
+    # The schedules of the audited customers: a schedule's next phase is a pending plan.
+    customers = {routing_key(event) for event in events}
+    for schedule in await asyncio.to_thread(list_schedules, client):
+        event = drift_event(schedule, at, SCHEDULE_UPDATED)
+        if routing_key(event) in customers:
+            events.append(event)
+    pages += 1
     expected = expected_accounts(events, ReducerConfig.from_settings(settings))
     tokens = settings.api_token_values()
     served = await api_accounts(api_url, tokens[0] if tokens else None)
     found = differences(expected, served)
-    result = Audit(len(events), len(expected), found, 0.0, pages=pages, resumed=resumed)
+    result = Audit(subscription_count, len(expected), found, 0.0, pages=pages, resumed=resumed)
     drifting = set(result.drifting)
     if heal and drifting:
         repairs = [event for event in events if routing_key(event) in drifting]

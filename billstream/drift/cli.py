@@ -1,11 +1,12 @@
 """`billstream drift [--heal]`: how far the served state is from Stripe's, and the repair.
 
 Lists every subscription (`status=all`, paged, 429s backed off, resumable from
-`var/drift/<topic>.json`), folds them into the accounts billstream would serve, compares with
+`var/drift/<topic>.json`) and the subscription schedules of those customers (a schedule's next
+phase is a `pending_plan`), folds them into the accounts billstream would serve, compares with
 what the api serves, and prints the differences by field. `--heal` publishes each drifting
-customer's subscriptions to `stripe.events` as synthetic events (`source: drift`, ids derived
-from the objects), so the reducer repairs the state like any event; audit again once the worker
-has folded them and it finds nothing. The periodic audit is `billstream drift-audit`.
+customer's objects to `stripe.events` as synthetic events (`source: drift`, ids derived from
+the objects), so the reducer repairs the state like any event; audit again once the worker has
+folded them and it finds nothing. The periodic audit is `billstream drift-audit`.
 """
 
 from __future__ import annotations

@@ -187,3 +187,25 @@ def list_remaining(
         fetched += 1
         on_page(len(items))
     return fetched
+
+
+def list_schedules(
+    client: stripe.StripeClient,
+    page_size: int = PAGE_SIZE,
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[dict[str, Any]]:
+    """Every subscription schedule (any status: an ended one clears the pending plan it gave).
+
+    Not checkpointed: an account has far fewer schedules than subscriptions.
+    """
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": page_size}
+    while True:
+        list_call = client.v1.subscription_schedules.list
+        page = stripe_pages.fetch_page(list_call, params, backoff, sleep)  # type: ignore[arg-type]
+        items = [item.to_dict() for item in page.data]
+        found.extend(items)
+        if not page.has_more or not items:
+            return found
+        params["starting_after"] = items[-1]["id"]

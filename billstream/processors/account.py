@@ -11,6 +11,7 @@ from billstream.processors.config import ReducerConfig
 from billstream.processors.entitlements import features
 from billstream.processors.invoices import payment_state
 from billstream.processors.parsing import Envelope
+from billstream.processors.schedules import scheduled_plan
 from billstream.processors.statuses import is_live
 from billstream.tables.state import AccountState, CustomerState, SubscriptionState, evolve
 
@@ -58,7 +59,8 @@ def derive_account(state: CustomerState, config: ReducerConfig) -> AccountState:
         subscription_status=sub.status,
         payment_state=payment,
         cancel_at_period_end=sub.cancel_at_period_end,
-        pending_plan=sub.pending_plan,
+        # metadata.pending_plan first (billstream's own downgrades), then a schedule's next phase.
+        pending_plan=sub.pending_plan or scheduled_plan(state, sub),
         current_period_end=sub.current_period_end,
         deleted=state.deleted,
         features=features(state),

@@ -151,3 +151,24 @@ class EpisodeChanged(Effect):
     (processors/episodes.py)."""
 
     episode: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InvoicePartiallyPaid(Effect):
+    """A payment event for an invoice that still has an amount remaining: no episode closes."""
+
+    invoice_id: str
+
+
+@dataclass(frozen=True)
+class InvoiceNotice(Effect):
+    """An invoice event that is counted but changes no state (label: its type)."""
+
+    type: str
+
+
+@dataclass(frozen=True)
+class ScheduleEvent(Effect):
+    """A `subscription_schedule.*` event was received (label: its type)."""
+
+    type: str

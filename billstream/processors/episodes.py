@@ -65,7 +65,7 @@ def episode(invoice: InvoiceState, kind: str, customer_id: str) -> dict[str, Any
 
 
 def _carry(before: InvoiceState | None, after: InvoiceState, plan: str | None) -> InvoiceState:
-    """`after` with the episode facts the rules do not keep themselves."""
+    """`after` with the episode facts the rules do not keep themselves, and `plan`."""
     dunning_opened = after.dunning_since
     sca_opened = after.sca_since
     if before is not None:
@@ -85,10 +85,8 @@ def _carry(before: InvoiceState | None, after: InvoiceState, plan: str | None) -
         ):
             changes["decline_code"] = before.decline_code
             changes["decline_at"] = before.decline_at
-        if after.plan is None and before.plan is not None:
-            changes["plan"] = before.plan
-    opens = (dunning_opened is not None or sca_opened is not None) and after.plan is None
-    if opens and "plan" not in changes:
+    opened = dunning_opened is not None or sca_opened is not None
+    if opened and plan != after.plan:
         changes["plan"] = plan
     return evolve(after, **changes) if changes else after
 
@@ -107,31 +105,47 @@ def note_attempts(invoice: InvoiceState, obj: Mapping[str, Any]) -> InvoiceState
 
 
 def track_episodes(
-    before: Mapping[str, InvoiceState], state: CustomerState, out: list[fx.Effect]
+    before: CustomerState | None, state: CustomerState, out: list[fx.Effect]
 ) -> None:
     """Emit every episode the event changed, each invoice's version bumped once."""
-    if state.invoices is before or not state.invoices:
+    if not state.invoices:
         return
-    plan = state.account.plan if state.account is not None else None
+    old_invoices = before.invoices if before is not None else {}
+    old_subscriptions = before.subscriptions if before is not None else {}
+    changed = {
+        sid for sid, sub in state.subscriptions.items() if old_subscriptions.get(sid) is not sub
+    }
     for invoice_id, invoice in list(state.invoices.items()):
-        old = before.get(invoice_id)
-        if old is invoice:
+        old = old_invoices.get(invoice_id)
+        if old is invoice and invoice.subscription_id not in changed:
             continue
-        new = _carry(old, invoice, plan)
-        changed = []
+        new = _carry(old, invoice, _plan(state, invoice, old))
+        kinds = []
         for kind in KINDS:
             record = episode(new, kind, state.customer_id)
             previous = None if old is None else episode(old, kind, state.customer_id)
             if record is not None and (previous is None or _differs(previous, record)):
-                changed.append(kind)
-        if changed:
+                kinds.append(kind)
+        if kinds:
             new = evolve(new, episode_version=new.episode_version + 1)
-            for kind in changed:
+            for kind in kinds:
                 record = episode(new, kind, state.customer_id)
                 assert record is not None
                 out.append(fx.EpisodeChanged(record))
         if new is not invoice:
             state.invoices[invoice_id] = new
+
+
+def _plan(state: CustomerState, invoice: InvoiceState, old: InvoiceState | None) -> str | None:
+    """The plan an episode is counted under: its subscription's (whatever the delivery order,
+    the same once the subscription is known), else the account's when it opened."""
+    subscription = state.subscriptions.get(invoice.subscription_id or "")
+    if subscription is not None:
+        return subscription.plan
+    for known in (invoice.plan, None if old is None else old.plan):
+        if known is not None:
+            return known
+    return state.account.plan if state.account is not None else None
 
 
 def _differs(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

@@ -43,9 +43,24 @@ def apply_invoice_event(
     state.invoices[invoice_id] = settle(state, invoice, event.created, out)
 
 
+def _late_opening(invoice: InvoiceState, at: int, opened: str) -> InvoiceState:
+    """A closed invoice reopens nothing; but a failure (or SCA request) from before it closed,
+    delivered late, tells when its episode really opened: the episode record (episodes.py)
+    starts there, as in created order."""
+    current = getattr(invoice, opened)
+    if (
+        invoice.closed_at is None
+        or at >= invoice.closed_at
+        or (current is not None and current <= at)
+    ):
+        return invoice
+    return evolve(invoice, **{opened: at})
+
+
 def _open_dunning(invoice: InvoiceState, at: int, out: list[fx.Effect]) -> InvoiceState:
     if invoice.outcome is not None:
-        return invoice  # late failure of a paid or lost invoice opens nothing
+        # A late failure of a paid or lost invoice opens nothing (no state, no counter).
+        return _late_opening(invoice, at, "dunning_opened")
     if invoice.dunning_since is None:
         out.append(fx.DunningEntered(invoice.id))
         return evolve(invoice, dunning_since=at)
@@ -57,7 +72,7 @@ def _open_dunning(invoice: InvoiceState, at: int, out: list[fx.Effect]) -> Invoi
 
 def _open_sca(invoice: InvoiceState, at: int, out: list[fx.Effect]) -> InvoiceState:
     if invoice.outcome is not None:
-        return invoice
+        return _late_opening(invoice, at, "sca_opened")
     if invoice.sca_since is None:
         out.append(fx.ScaEntered(invoice.id))
         return evolve(invoice, sca_since=at)

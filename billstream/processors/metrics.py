@@ -14,7 +14,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from billstream.processors import effects as fx
 from billstream.processors.dlq import DLQ_REASONS
+from billstream.processors.payments import NOTICE_TYPES
 from billstream.processors.reducer import SUBSCRIPTION_EVENT_TYPES
+from billstream.processors.schedules import SCHEDULE_EVENT_TYPES
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 # Time to recover or complete SCA: seconds (instant 3-D Secure) to weeks (dunning retries).
@@ -56,6 +58,15 @@ class ProcessorMetrics:
         self.invoice_failed = counter("stripe_invoice_failed", "Failed invoice payment attempts")
         self.invoice_action_required = counter(
             "stripe_invoice_action_required", "Invoice payments that required customer action"
+        )
+        self.invoice_partially_paid = counter(
+            "stripe_invoice_partially_paid", "Payment events of invoices with an amount remaining"
+        )
+        self.invoice_notices = counter(
+            "stripe_invoice_notice", "Invoice events counted without a state change", ("type",)
+        )
+        self.schedule_events = counter(
+            "stripe_subscription_schedule_event", "Subscription schedule events received", ("type",)
         )
         self.dunning_entered = counter("stripe_dunning_entered", "Dunning episodes opened")
         self.dunning_recovered = counter("stripe_dunning_recovered", "Dunning episodes recovered")
@@ -99,6 +110,7 @@ class ProcessorMetrics:
             fx.InvoicePaid: self.invoice_paid.inc,
             fx.InvoiceFailed: self.invoice_failed.inc,
             fx.InvoiceActionRequired: self.invoice_action_required.inc,
+            fx.InvoicePartiallyPaid: self.invoice_partially_paid.inc,
             fx.DunningEntered: self.dunning_entered.inc,
             fx.DunningLost: self.dunning_lost.inc,
             fx.ScaEntered: self.sca_entered.inc,
@@ -113,6 +125,10 @@ class ProcessorMetrics:
             self.dlq.labels(reason)
         for event_type in SUBSCRIPTION_EVENT_TYPES:
             self.subscription_events.labels(event_type)
+        for event_type in NOTICE_TYPES:
+            self.invoice_notices.labels(event_type)
+        for event_type in SCHEDULE_EVENT_TYPES:
+            self.schedule_events.labels(event_type)
         for from_plan, to_plan in itertools.permutations(plans, 2):
             self.plan_changed.labels(from_plan, to_plan)
 
@@ -130,6 +146,8 @@ class ProcessorMetrics:
         """The effects whose count needs their fields (labels, histogram observations)."""
         subscription_events = LabelledChildren(self.subscription_events)
         plan_changed = LabelledChildren(self.plan_changed)
+        invoice_notices = LabelledChildren(self.invoice_notices)
+        schedule_events = LabelledChildren(self.schedule_events)
 
         def dunning_recovered(effect: fx.DunningRecovered) -> None:
             self.dunning_recovered.inc()
@@ -142,6 +160,8 @@ class ProcessorMetrics:
         return {
             fx.SubscriptionEvent: lambda e: subscription_events(e.type).inc(),
             fx.PlanChanged: lambda e: plan_changed(e.from_plan, e.to_plan).inc(),
+            fx.InvoiceNotice: lambda e: invoice_notices(e.type).inc(),
+            fx.ScheduleEvent: lambda e: schedule_events(e.type).inc(),
             fx.DunningRecovered: dunning_recovered,
             fx.ScaCompleted: sca_completed,
         }

@@ -25,6 +25,7 @@ from billstream.processors.downgrade import (
     PriceResolver,
     apply_downgrade,
 )
+from billstream.processors.schedules import SCHEDULE, pending_plan_source
 from billstream.processors.statuses import LIVE
 from billstream.settings import Settings
 from billstream.stripe_client import describe_stripe_error, make_stripe_client
@@ -90,12 +91,21 @@ def due_downgrades(
 
 
 def local_account_views(table: Any) -> Iterator[dict[str, Any]]:
-    """Account views of the table's local partitions that have any pending plan."""
+    """Account views of the table's local partitions with a pending plan reconcile must apply.
+
+    A pending plan from a subscription schedule is left out: Stripe applies the schedule's next
+    phase itself, and a second switch by reconcile would fight it (docs/state.md).
+    """
     for value in table.values():
         if not value or PENDING_MARKER not in value:
             continue
-        state = decode_state(value)
-        view = None if state is None else CustomerState.from_dict(state).account_view()
+        data = decode_state(value)
+        if data is None:
+            continue
+        state = CustomerState.from_dict(data)
+        if pending_plan_source(state) == SCHEDULE:
+            continue
+        view = state.account_view()
         if view is not None:
             yield view
 

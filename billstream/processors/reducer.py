@@ -1,6 +1,7 @@
 """The pure reducer `apply(state, event, config) -> (state, effects)`: no I/O, no wall clock.
 
-Rules live by name: subscriptions.py, invoices.py, plans.py, account.py (docs/state.md).
+Rules live by name: subscriptions.py, invoices.py, payments.py, schedules.py, plans.py,
+account.py (docs/state.md).
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from billstream.processors.declines import apply_payment_failure
 from billstream.processors.entitlements import RULE_TYPES as ENTITLEMENT_RULES
 from billstream.processors.entitlements import apply_entitlements_event, pending_fetch
 from billstream.processors.episodes import track_episodes
+from billstream.processors.invoices import PAID as INVOICE_PAID
 from billstream.processors.invoices import RULE_TYPES as INVOICE_RULES
 from billstream.processors.invoices import apply_invoice_event, prune_closed
 from billstream.processors.parsing import Envelope, InvalidEvent, read_envelope
+from billstream.processors.payments import NOTICES, apply_payment_event
+from billstream.processors.schedules import PREFIX as SCHEDULE_PREFIX
+from billstream.processors.schedules import RULE_TYPES as SCHEDULE_RULES
+from billstream.processors.schedules import SCHEDULE_EVENTS, apply_schedule_event
 from billstream.processors.subscriptions import RULE_TYPES as SUBSCRIPTION_RULES
 from billstream.processors.subscriptions import apply_subscription_event
 from billstream.routing import routing_key
@@ -52,6 +58,7 @@ OTHER_SUBSCRIPTION_LABEL = "other"
 SUBSCRIPTION_EVENT_TYPES = (*sorted(SUBSCRIPTION_LABELS), OTHER_SUBSCRIPTION_LABEL)
 _OTHER_SUBSCRIPTION_EVENT = fx.SubscriptionEvent(OTHER_SUBSCRIPTION_LABEL)
 _CHECKOUT_COMPLETED = fx.CheckoutCompleted()
+_OTHER_SCHEDULE_EVENT = SCHEDULE_EVENTS["other"]
 
 
 def _customer_deleted(
@@ -66,6 +73,9 @@ def _rules() -> dict[str, Rule]:
     rules.update(dict.fromkeys(INVOICE_RULES, apply_invoice_event))
     rules.update(dict.fromkeys(ENTITLEMENT_RULES, apply_entitlements_event))
     rules.update(dict.fromkeys(DECLINE_RULES, apply_payment_failure))
+    # Partial payments (basil+): only an invoice paid in full closes its episodes.
+    rules.update(dict.fromkeys(INVOICE_PAID, apply_payment_event))
+    rules.update(dict.fromkeys(SCHEDULE_RULES, apply_schedule_event))
     return rules
 
 
@@ -90,10 +100,14 @@ def apply(
         effects.append(_SUBSCRIPTION_EVENTS.get(event_type, _OTHER_SUBSCRIPTION_EVENT))
     elif event_type == "checkout.session.completed":
         effects.append(_CHECKOUT_COMPLETED)
+    elif event_type.startswith(SCHEDULE_PREFIX):
+        effects.append(SCHEDULE_EVENTS.get(event_type, _OTHER_SCHEDULE_EVENT))
+    elif (notice := NOTICES.get(event_type)) is not None:
+        effects.append(notice)
     rule = RULES.get(event_type)
     if rule is not None:
         rule(new, envelope, config, effects)
-        track_episodes(state.invoices if state is not None else {}, new, effects)
+        track_episodes(state, new, effects)
     _remember(new, envelope, config)
     if rule is not None:
         publish_if_changed(new, envelope, config, effects)

@@ -25,6 +25,9 @@ RULE_TYPES = frozenset(
         DELETED,
         "customer.subscription.paused",
         "customer.subscription.resumed",
+        # A payment-gated change: the object shows the items as they are now (docs/state.md).
+        "customer.subscription.pending_update_applied",
+        "customer.subscription.pending_update_expired",
     }
 )
 

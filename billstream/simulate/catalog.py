@@ -57,8 +57,12 @@ def features_for(plan: str) -> tuple[str, ...]:
     return tuple(sorted(PLAN_FEATURES.get(plan, ())))
 
 
-# What the pipeline's BILLING_PLAN_MAP must say for the simulator's prices.
-SIMULATOR_PLAN_MAP = ",".join(f"{price.lookup_key}={price.plan}" for price in PRICES)
+# What the pipeline's BILLING_PLAN_MAP must say for the simulator's prices: lookup keys, and the
+# price ids too, because subscription schedule phases name their prices by id only.
+SIMULATOR_PLAN_MAP = ",".join(
+    [f"{price.lookup_key}={price.plan}" for price in PRICES]
+    + [f"{price.id}={price.plan}" for price in PRICES]
+)
 
 
 def price_for(plan: str, interval: Interval) -> Price:

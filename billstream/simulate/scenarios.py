@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from billstream.simulate import catalog, events
+from billstream.simulate import catalog, events, payments, schedules
 from billstream.simulate.story import DAY, PERIOD_DAYS, Invoice, Story
 
 TRIAL_DAYS = 14
@@ -109,12 +109,18 @@ def mid_period_change(story: Story) -> bool:
     if sub.price is catalog.LEGACY:
         return True
     if roll < 0.12 and plan == "PRO":
-        change_price(story, catalog.price_for("BUSINESS", interval), "upgrade")
+        if rng.random() < 0.2:
+            payments.gated_upgrade(story, catalog.price_for("BUSINESS", interval), "upgrade")
+        else:
+            change_price(story, catalog.price_for("BUSINESS", interval), "upgrade")
     elif roll < 0.20:
         other: catalog.Interval = "year" if interval == "month" else "month"
         change_price(story, catalog.price_for(plan, other), f"interval_{interval}_to_{other}")
-    elif roll < 0.28 and plan == "BUSINESS":
-        story.update_sub(pending_plan="PRO", tag="downgrade_scheduled")
+    elif roll < 0.28 and plan == "BUSINESS" and story.schedule is None:
+        if rng.random() < 0.5:
+            schedules.schedule_downgrade(story, "PRO")
+        else:
+            story.update_sub(pending_plan="PRO", tag="downgrade_scheduled")
     elif roll < 0.32 and plan == "BUSINESS":
         change_price(story, catalog.price_for("PRO", interval), "downgrade_immediate")
     elif roll < 0.40:
@@ -154,7 +160,10 @@ def renew(story: Story) -> bool:
         story.delete_sub(tag="canceled_at_period_end")
         return False
     start, end = story.next_period()
-    if sub.pending_plan:
+    schedules.complete_if_over(story)
+    if schedules.next_phase_due(story) is not None:
+        schedules.enter_next_phase(story, start, end)
+    elif sub.pending_plan:
         price = catalog.price_for(sub.pending_plan, sub.price.interval)
         story.update_sub(
             price=price,
@@ -193,7 +202,10 @@ def dunning(story: Story, inv: Invoice) -> bool:
             story.wait(retry * DAY)
     if failures <= len(RETRY_DAYS):
         story.wait(rng.randint(1, RETRY_DAYS[failures - 1]) * DAY)
-        story.pay(inv, tag=f"dunning_recovered_{failures}")
+        if inv.amount and rng.random() < 0.2:
+            payments.pay_in_parts(story, inv, tag=f"dunning_recovered_{failures}")
+        else:
+            story.pay(inv, tag=f"dunning_recovered_{failures}")
         story.update_sub(status="active")
         return True
     lose(story, inv, "dunning_lost")

@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from billstream.simulate import events, versions
+from billstream.simulate import events, schedules, versions
 from billstream.simulate.catalog import Price, features_for
 
 DAY = 86400
@@ -73,6 +73,7 @@ class Story:
     sub: Sub | None = None
     customer_created: int = 0
     features: tuple[str, ...] = ()  # the active entitlements Stripe last announced
+    schedule: schedules.Schedule | None = None  # the subscription's active schedule
 
     def __post_init__(self) -> None:
         self.customer_id = self.customer_id or self.new_id("cus")
@@ -122,7 +123,7 @@ class Story:
 
     # --- subscription ---------------------------------------------------------------------
     def sub_object(self, sub: Sub) -> events.Json:
-        return events.subscription(
+        obj = events.subscription(
             sub.id,
             customer_id=self.customer_id,
             item_id=sub.item_id,
@@ -140,6 +141,8 @@ class Story:
             pending_plan=sub.pending_plan,
             latest_invoice=sub.latest_invoice,
         )
+        obj["schedule"] = None if self.schedule is None else self.schedule.id
+        return obj
 
     def open_subscription(
         self, price: Price, status: str, trial_days: int = 0, *, tag: str | None = None
@@ -174,6 +177,8 @@ class Story:
     def delete_sub(self, tag: str | None = None) -> None:
         assert self.sub is not None
         self.sub = replace(self.sub, status="canceled", canceled_at=self.now, ended_at=self.now)
+        if self.schedule is not None:
+            schedules.cancel(self)
         self.emit("customer.subscription.deleted", self.sub_object(self.sub), tag=tag)
         self.sync_entitlements()
 

@@ -18,6 +18,10 @@ STORY_LINES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("plan changes", (("upgrades", "upgrade"), ("downgrades now", "downgrade_immediate"),
                       ("downgrades scheduled", "downgrade_scheduled"),
                       ("downgrades at period end", "downgrade_applied"),
+                      ("downgrades by schedule", "downgrade_scheduled_by_schedule"),
+                      ("applied by schedule", "downgrade_applied_by_schedule"),
+                      ("withdrawn", "downgrade_withdrawn"),
+                      ("upgrades unpaid, expired", "pending_update_expired"),
                       ("month->year", "interval_month_to_year"),
                       ("year->month", "interval_year_to_month"))),
     ("cancellations", (("scheduled", "cancel_scheduled"), ("reverted", "cancel_reverted"),
@@ -27,6 +31,7 @@ STORY_LINES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("renewals", (("paid", "renewed"),)),
     ("dunning", (("entered", "dunning_entered"), ("recovered after 1", "dunning_recovered_1"),
                  ("after 2", "dunning_recovered_2"), ("after 3", "dunning_recovered_3"),
+                 ("paid in parts", "paid_in_parts"),
                  ("lost", "dunning_lost"))),
     ("SCA", (("entered", "sca_entered"), ("completed", "sca_completed"),
              ("abandoned", "sca_abandoned"))),
@@ -68,6 +73,7 @@ def summarize(
         "plan": expected.count("plan"),
         "payment_state": expected.count("payment_state"),
         "subscription_status": expected.count("subscription_status"),
+        "pending_plan": expected.count("pending_plan"),  # metadata or a schedule's next phase
         "deleted": expected.count("deleted").get("True", 0),
         "invalid_events": expected.invalid_events,
     }
@@ -100,6 +106,7 @@ def render(summary: dict[str, Any]) -> str:
         "  plan: " + _pairs(expected["plan"]),
         "  payment_state: " + _pairs(expected["payment_state"]),
         "  subscription_status: " + _pairs(expected["subscription_status"]),
+        "  pending_plan: " + _pairs(expected["pending_plan"]),
     ]
     if expected["invalid_events"]:
         lines.append(f"  events the reducer rejects (DLQ): {expected['invalid_events']}")

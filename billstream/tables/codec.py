@@ -47,6 +47,7 @@ def encode_customer(state: CustomerState) -> bytes:
             "newest_created": state.newest_created,
             "deleted": state.deleted,
             "entitlements": state.entitlements,
+            "schedules": sorted(state.schedules.values(), key=BY_ID),
         },
         option=orjson.OPT_SORT_KEYS,
     )

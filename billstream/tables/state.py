@@ -137,6 +137,23 @@ class InvoiceState:
         return self.dunning_since is not None or self.sca_since is not None
 
 
+@fast_init
+@dataclass(frozen=True)
+class ScheduleState:
+    """One subscription schedule as of its last applied event; kept once ended (a tombstone).
+
+    `next_plan` / `next_phase_start`: the plan the phase after the current one grants, and when
+    Stripe applies it (docs/state.md, "Subscription schedules").
+    """
+
+    id: str
+    status: str
+    last_event_created: int
+    subscription_id: str | None = None
+    next_plan: str | None = None
+    next_phase_start: int | None = None
+
+
 @dataclass(slots=True)
 class CustomerState:
     """Everything the reducer knows about one customer; `apply` returns a new one."""
@@ -149,6 +166,8 @@ class CustomerState:
     newest_created: int = 0
     deleted: bool = False  # customer.deleted seen: sticky, Stripe never undeletes
     entitlements: EntitlementsState | None = None
+    # Added after schema 1 shipped: values written before it have none (read as empty).
+    schedules: dict[str, ScheduleState] = field(default_factory=dict)
 
     def clone(self) -> CustomerState:
         """A copy safe to change: records are frozen, so copying the containers suffices."""
@@ -161,6 +180,7 @@ class CustomerState:
             self.newest_created,
             self.deleted,
             self.entitlements,
+            self.schedules.copy(),
         )
 
     def account_view(self) -> dict[str, Any] | None:
@@ -185,6 +205,7 @@ class CustomerState:
             "newest_created": self.newest_created,
             "deleted": self.deleted,
             "entitlements": None if self.entitlements is None else _plain(self.entitlements),
+            "schedules": [asdict(s) for _, s in sorted(self.schedules.items())],
         }
 
     @classmethod
@@ -196,6 +217,7 @@ class CustomerState:
         entitlements = data.get("entitlements")  # absent in values stored before entitlements
         subscriptions = [SubscriptionState(**s) for s in data["subscriptions"]]
         invoices = [InvoiceState(**i) for i in data["invoices"]]
+        schedules = [ScheduleState(**s) for s in data.get("schedules", ())]
         return cls(
             customer_id=data["customer_id"],
             account=None if account is None else _account(account),
@@ -211,6 +233,7 @@ class CustomerState:
                 int(entitlements["created"]),
                 bool(entitlements["complete"]),
             ),
+            schedules={s.id: s for s in schedules},
         )
 
 

@@ -25,7 +25,7 @@ from tests.support.children import free_port
 from tests.support.dashboards import Query, queries
 from tests.support.settings import SettingsFactory
 
-SIM_ARGS = ("--rate", "80", "--duration", "25", "--seed", "20260601", "--customers", "25")
+SIM_ARGS = ("--rate", "80", "--duration", "25", "--seed", "20260602", "--customers", "25")
 WINDOW = "15m"  # what Grafana's $__range stands for here: the whole run
 SYNTHETIC = {"up"}  # series Prometheus makes itself, not exported by a target
 
@@ -60,8 +60,12 @@ async def stack(
 
 
 async def api_counts(live: LiveStack) -> dict[str, Counter[str]]:
-    """plan and payment_state counts over every account the api serves."""
-    counts: dict[str, Counter[str]] = {"plan": Counter(), "payment_state": Counter()}
+    """plan, payment_state and pending_plan counts over every account the api serves."""
+    counts: dict[str, Counter[str]] = {
+        "plan": Counter(),
+        "payment_state": Counter(),
+        "pending_plan": Counter(),
+    }
     after: str | None = None
     while True:
         params = {"limit": "500", **({"after": after} if after else {})}
@@ -94,6 +98,7 @@ async def test_every_panel_returns_data_from_a_simulated_stack(stack: LiveStack)
     queued: int = summary["responses"]["queued"]
     assert summary["stories"]["dunning_lost"]
     assert summary["stories"]["sca_abandoned"]
+    assert summary["stories"]["downgrade_scheduled_by_schedule"]  # schedules through the stack
 
     async def worker_caught_up() -> bool:
         # Seen by Prometheus, so the next queries see every event too.
@@ -105,17 +110,13 @@ async def test_every_panel_returns_data_from_a_simulated_stack(stack: LiveStack)
 
     async def api_serves_expected_state() -> bool:
         counts = await api_counts(stack)
-        return counts["plan"] == Counter(expected["plan"]) and counts["payment_state"] == Counter(
-            expected["payment_state"]
-        )
+        return all(counts[name] == Counter(expected[name]) for name in counts)
 
     try:
         await eventually(api_serves_expected_state, "api serves the simulated state", 60)
     except AssertionError:
-        assert await api_counts(stack) == {
-            "plan": Counter(expected["plan"]),
-            "payment_state": Counter(expected["payment_state"]),
-        }
+        counts = await api_counts(stack)
+        assert counts == {name: Counter(expected[name]) for name in counts}
 
     exported = await stack.exported_families()
     problems = [problem for q in queries() if (problem := await evaluate(stack, q, exported))]

@@ -4,7 +4,8 @@ pipeline, with Stripe's API answered through stripe-mock.
 Stripe (stripe-mock validates every request; the listed subscriptions are this test's) says
 cus_a has an active PRO subscription billstream never heard of, cus_b's subscription was
 canceled though billstream serves it active, and cus_c agrees. The one-off audit finds exactly
-the first two, by field. Then the periodic service (`billstream drift-audit`'s app, in process
+the first two, by field (the subscription schedules of those customers are listed and
+folded too). Then the periodic service (`billstream drift-audit`'s app, in process
 so its Stripe client answers from this test) runs every half second with DRIFT_HEAL: it heals
 the two, the worker folds the objects, and a later cycle finds nothing; its /metrics say so.
 Its undelivered recovery publishes the one event Stripe lists as not delivered (cus_d's
@@ -139,6 +140,8 @@ async def test_detect_heal_clean_once_and_periodically(
         assert fields[(b, "subscription_status")] == ("canceled", "active")
         assert fields[(b, "plan")] == ("FREE", "PRO")
         assert fields[(a, "plan")] == ("PRO", None)  # not served at all
+        # Schedules are listed too (stripe-mock's one is of another customer: not folded).
+        assert any(sent.path == "/v1/subscription_schedules" for sent in transport.sent)
 
         samples = await periodic(settings.model_copy(update={"drift_heal": True}), client, tmp_path)
         assert samples[("billstream_undelivered_recovered_total", ())] == 1  # once, not per run

@@ -24,7 +24,9 @@ from billstream.drift.audit import FIELDS
 from billstream.ingest.metrics import IngestMetrics, Rejection
 from billstream.processors.dlq import DLQ_REASONS
 from billstream.processors.metrics import ProcessorMetrics
+from billstream.processors.payments import NOTICE_TYPES
 from billstream.processors.reducer import SUBSCRIPTION_EVENT_TYPES
+from billstream.processors.schedules import SCHEDULE_EVENT_TYPES
 from billstream.processors.worker import build_worker
 from tests.support.settings import SettingsFactory
 
@@ -47,6 +49,17 @@ def test_the_worker_exports_every_dlq_reason_and_subscription_type_at_zero() -> 
     assert exported(registry, "billstream_dlq_total", "reason") == dict.fromkeys(DLQ_REASONS, 0.0)
     types = exported(registry, "stripe_subscription_event_total", "type")
     assert types == dict.fromkeys(SUBSCRIPTION_EVENT_TYPES, 0.0)
+
+
+def test_the_worker_exports_every_invoice_notice_and_schedule_type_at_zero() -> None:
+    registry = CollectorRegistry()
+    ProcessorMetrics(registry)
+    notices = exported(registry, "stripe_invoice_notice_total", "type")
+    assert notices == dict.fromkeys(NOTICE_TYPES, 0.0)
+    schedules = exported(registry, "stripe_subscription_schedule_event_total", "type")
+    assert schedules == dict.fromkeys(SCHEDULE_EVENT_TYPES, 0.0)
+    assert "subscription_schedule.released" in schedules
+    assert "other" in schedules
 
 
 def test_the_worker_exports_every_plan_change_of_its_plan_order_at_zero(

@@ -30,6 +30,7 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
         "customer.subscription.*",
         "invoice.*",
         "customer.*",
+        "subscription_schedule.*",
         "entitlements.active_entitlement_summary.updated",
         "payment_intent.payment_failed",
         "charge.failed",

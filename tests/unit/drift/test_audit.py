@@ -6,8 +6,15 @@ from decimal import Decimal
 
 import orjson
 
-from billstream.drift.audit import by_field, differences, drift_event, expected_accounts
+from billstream.drift.audit import (
+    SCHEDULE_UPDATED,
+    by_field,
+    differences,
+    drift_event,
+    expected_accounts,
+)
 from billstream.processors.config import ReducerConfig
+from tests.support import billing_events as b
 from tests.support import factories as f
 
 CONFIG = ReducerConfig(
@@ -48,3 +55,17 @@ def test_differences_are_by_field_and_an_unserved_customer_drifts_in_every_field
     assert (one.field, one.stripe, one.served) == ("plan", "PRO", "FREE")
     assert by_field(differences(expected, {}))["pending_plan"] == 1
     assert differences(expected, expected) == []
+
+
+def test_a_schedule_snapshot_gives_the_pending_plan_the_worker_serves() -> None:
+    sub = f.subscription(customer="cus_1", prices=[f.business_monthly()], current_period_end=500)
+    phases = [b.phase(f.business_monthly(), 0, 500), b.phase("price_legacy_business", 500)]
+    downgrade = [b.phase(f.business_monthly(), 0, 500), b.phase(f.pro_monthly(), 500)]
+    schedule = b.schedule(customer="cus_1", phases=downgrade)
+    events = [drift_event(sub, 100), drift_event(schedule, 100, SCHEDULE_UPDATED)]
+    assert events[1]["type"] == SCHEDULE_UPDATED
+    assert expected_accounts(events, CONFIG)["cus_1"]["pending_plan"] == "PRO"
+
+    released = b.schedule(customer="cus_1", phases=phases, status="released")
+    events = [drift_event(sub, 100), drift_event(released, 100, SCHEDULE_UPDATED)]
+    assert expected_accounts(events, CONFIG)["cus_1"]["pending_plan"] is None

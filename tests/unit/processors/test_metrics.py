@@ -22,6 +22,9 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     "stripe_invoice_paid_total": (),
     "stripe_invoice_failed_total": (),
     "stripe_invoice_action_required_total": (),
+    "stripe_invoice_partially_paid_total": (),
+    "stripe_invoice_notice_total": ("type",),
+    "stripe_subscription_schedule_event_total": ("type",),
     "stripe_dunning_entered_total": (),
     "stripe_dunning_recovered_total": (),
     "stripe_dunning_lost_total": (),
@@ -101,6 +104,9 @@ def test_record_maps_each_effect_to_its_metric(
             fx.InvoicePaid("in_1"),
             fx.InvoiceFailed("in_1"),
             fx.InvoiceActionRequired("in_1"),
+            fx.InvoicePartiallyPaid("in_3"),
+            fx.InvoiceNotice("invoice.overdue"),
+            fx.ScheduleEvent("subscription_schedule.released"),
             fx.DunningEntered("in_1"),
             fx.DunningRecovered("in_1", 7200),
             fx.DunningLost("in_2"),
@@ -117,6 +123,8 @@ def test_record_maps_each_effect_to_its_metric(
         if name.endswith("_total") and name not in {
             "stripe_subscription_event_total",
             "stripe_subscription_plan_changed_total",
+            "stripe_invoice_notice_total",
+            "stripe_subscription_schedule_event_total",
             "billstream_dlq_total",
             "stripe_subscription_downgrade_applied_total",
             "stripe_subscription_reconcile_run_total",
@@ -129,6 +137,15 @@ def test_record_maps_each_effect_to_its_metric(
     )
     assert (
         value(registry, "stripe_subscription_plan_changed_total", from_plan="FREE", to_plan="PRO")
+        == 1
+    )
+    assert value(registry, "stripe_invoice_notice_total", type="invoice.overdue") == 1
+    assert (
+        value(
+            registry,
+            "stripe_subscription_schedule_event_total",
+            type="subscription_schedule.released",
+        )
         == 1
     )
     assert value(registry, "stripe_dunning_recovery_seconds_sum") == 7200

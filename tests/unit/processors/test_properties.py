@@ -2,7 +2,8 @@
 
 A history is one customer's events: subscription events for a few subscriptions (distinct
 `created` times per subscription, the case where the semantics say order must not matter),
-invoice events for a few invoices, and events without rules. Times stay within the
+invoice events for a few invoices (some paid only in part), subscription schedules of those
+subscriptions, and events without rules. Times stay within the
 de-duplication retention, so nothing is forgotten mid-history.
 """
 
@@ -18,7 +19,9 @@ from hypothesis import strategies as st
 
 from billstream.processors import effects as fx
 from billstream.processors.reducer import apply
+from billstream.processors.schedules import pending_plan_source
 from billstream.tables.state import AccountState, CustomerState
+from tests.support import billing_events as b
 from tests.support import factories as f
 from tests.unit.processors.support import CONFIG, fold
 
@@ -38,7 +41,17 @@ STATUSES = (
 )
 SUBSCRIPTION_TYPES = tuple(
     f"customer.subscription.{name}"
-    for name in ("created", "updated", "updated", "deleted", "paused", "resumed", "trial_will_end")
+    for name in (
+        "created",
+        "updated",
+        "updated",
+        "deleted",
+        "paused",
+        "resumed",
+        "trial_will_end",
+        "pending_update_applied",
+        "pending_update_expired",
+    )
 )
 INVOICE_TYPES = (
     "invoice.payment_failed",
@@ -51,7 +64,22 @@ INVOICE_TYPES = (
     "invoice.created",
     "invoice.finalized",
     "invoice.upcoming",
+    "invoice.overdue",
+    "invoice.will_be_due",
+    "invoice.payment_attempt_required",
 )
+SCHEDULES = ("sub_sched_a", "sub_sched_b")
+# The status a schedule shows with each event type (updates: mostly active).
+SCHEDULE_TYPES = {
+    "subscription_schedule.created": ("active", "not_started"),
+    "subscription_schedule.updated": ("active", "active", "not_started"),
+    "subscription_schedule.expiring": ("active",),
+    "subscription_schedule.released": ("released",),
+    "subscription_schedule.canceled": ("canceled",),
+    "subscription_schedule.completed": ("completed",),
+    "subscription_schedule.aborted": ("canceled",),
+}
+SCHEDULE_TYPE_ODDS = (*SCHEDULE_TYPES, "subscription_schedule.updated")
 PRICES = (f.pro_monthly, f.pro_yearly, f.business_monthly, f.business_yearly, f.unknown_price)
 
 # Each example folds a history of up to 24 events twice: 50 of them keep the file to seconds.
@@ -77,12 +105,41 @@ def subscription_events(draw: st.DrawFn, created: int) -> Event:
 @st.composite
 def invoice_events(draw: st.DrawFn, created: int, owners: dict[str, str | None]) -> Event:
     invoice_id = draw(st.sampled_from(INVOICES))
-    return f.invoice_event(
+    event = f.invoice_event(
         draw(st.sampled_from(INVOICE_TYPES)),
         created=created,
         invoice_id=invoice_id,
         subscription_id=owners[invoice_id],
         shape=draw(st.sampled_from(["old", "basil"])),
+    )
+    if event["type"] in ("invoice.paid", "invoice.payment_succeeded") and draw(st.booleans()):
+        obj = event["data"]["object"]  # paid in part: still open, an amount remaining
+        obj["status"], obj["amount_paid"], obj["amount_remaining"] = "open", 1000, 1900
+    return event
+
+
+@st.composite
+def schedule_events(draw: st.DrawFn, created: int, subs: tuple[str, ...] = SUBSCRIPTIONS) -> Event:
+    # Phases may start after the history ends: a pending phase, not yet applied by Stripe.
+    starts = sorted(draw(st.lists(st.integers(0, 12 * DAY), min_size=2, max_size=3, unique=True)))
+    ends = [*starts[1:], starts[-1] + 30 * DAY]  # phases are sequential
+    phases = [
+        b.phase(
+            draw(st.sampled_from([make() for make in PRICES] + ["price_legacy_business"])),
+            start,
+            end,
+        )
+        for start, end in zip(starts, ends, strict=True)
+    ]
+    event_type = draw(st.sampled_from(SCHEDULE_TYPE_ODDS))
+    return b.schedule_event(
+        event_type,
+        created=created,
+        schedule_id=draw(st.sampled_from(SCHEDULES)),
+        sub_id=draw(st.sampled_from(subs)),
+        status=draw(st.sampled_from(SCHEDULE_TYPES[event_type])),
+        phases=phases,
+        current=draw(st.sampled_from([0, 0, None, *range(len(phases))])),
     )
 
 
@@ -106,11 +163,28 @@ def histories(draw: st.DrawFn) -> list[Event]:
             st.one_of(
                 subscription_events(t),
                 invoice_events(t, owners),
+                schedule_events(t),
                 other_events(t),
             )
         )
         for t in sorted(times)
     ]
+    return events
+
+
+@st.composite
+def schedule_histories(draw: st.DrawFn) -> list[Event]:
+    """One subscription and its schedules: where a schedule's next phase becomes pending_plan."""
+    times = draw(st.lists(st.integers(0, 6 * DAY), min_size=1, max_size=16, unique=True))
+    events = []
+    for t in sorted(times):
+        if draw(st.booleans()):
+            event = draw(subscription_events(t))
+            event["data"]["object"]["id"] = "sub_a"
+            event["data"]["object"]["metadata"] = {}
+        else:
+            event = draw(schedule_events(t, ("sub_a",)))
+        events.append(event)
     return events
 
 
@@ -135,6 +209,20 @@ def test_any_delivery_order_gives_the_same_account(
 
     assert order_free_view(reordered) == order_free_view(in_order)
     assert reordered.subscriptions == in_order.subscriptions
+    assert reordered.schedules == in_order.schedules
+
+
+@FAST
+@given(schedule_histories(), st.data())
+def test_any_delivery_order_of_schedules_gives_the_same_pending_plan(
+    history: list[Event], data: st.DataObject
+) -> None:
+    in_order, _ = fold(history)
+    reordered, _ = fold(data.draw(st.permutations(history)))
+
+    assert order_free_view(reordered) == order_free_view(in_order)
+    assert reordered.schedules == in_order.schedules
+    assert pending_plan_source(reordered) == pending_plan_source(in_order)
 
 
 @FAST

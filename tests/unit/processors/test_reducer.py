@@ -148,10 +148,6 @@ def test_checkout_completed_is_counted_without_changing_state() -> None:
     ("event_type", "label"),
     [
         ("customer.subscription.trial_will_end", "customer.subscription.trial_will_end"),
-        (
-            "customer.subscription.pending_update_applied",
-            "customer.subscription.pending_update_applied",
-        ),
         ("customer.subscription.something_new", "other"),
     ],
 )

@@ -11,7 +11,18 @@ import stripe
 from aiohttp import web
 
 SECRET = "whsec_simulate_test"
-ALLOWED_PREFIXES = ("checkout.session.", "customer.", "invoice.", "entitlements.")  # the defaults
+# The default allowlist (settings.DEFAULT_ALLOWED_EVENTS): `invoice_payment.*` is not in it.
+ALLOWED_PREFIXES = (
+    "checkout.session.",
+    "customer.",
+    "invoice.",
+    "subscription_schedule.",
+    "entitlements.",
+    "payment_intent.payment_failed",
+    "charge.failed",
+    "price.",
+    "product.",
+)
 
 
 class FakeIngest:

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from billstream.allowlist import EventAllowlist
+from billstream.settings import DEFAULT_ALLOWED_EVENTS
 from billstream.simulate.sender import Sender, SendOptions
 from billstream.simulate.traffic import Delivery, TrafficConfig, traffic
 from tests.unit.simulate.fake_ingest import SECRET, FakeIngest
@@ -44,7 +46,8 @@ async def test_answers_retries_and_per_customer_order(aiohttp_server: ServerFact
     # Each customer's events reached ingest, and are reported, in the order they were generated.
     generated: dict[str, list[str]] = defaultdict(list)
     for delivery in sent:
-        if delivery.customer_id and not delivery.event_type.startswith(("payment_", "charge.")):
+        allowed = EventAllowlist(DEFAULT_ALLOWED_EVENTS).allows(delivery.event_type)
+        if delivery.customer_id and allowed:
             generated[delivery.customer_id].append(delivery.event_id)
     received: dict[str, list[str]] = defaultdict(list)
     for event in fake.queued:

@@ -26,6 +26,9 @@ EXPECTED_TYPES = {
     "customer.subscription.created", "customer.subscription.updated",
     "customer.subscription.deleted", "customer.subscription.paused",
     "customer.subscription.resumed", "customer.subscription.trial_will_end",
+    "customer.subscription.pending_update_applied", "customer.subscription.pending_update_expired",
+    "subscription_schedule.created", "subscription_schedule.updated",
+    "subscription_schedule.released", "invoice_payment.paid", "invoice.updated",
     "invoice.created", "invoice.finalized", "invoice.upcoming", "invoice.paid",
     "invoice.payment_succeeded", "invoice.payment_failed", "invoice.payment_action_required",
     "invoice.voided", "invoice.marked_uncollectible",
@@ -39,6 +42,8 @@ EXPECTED_TAGS = {
     "canceled_at_period_end", "canceled_now", "paused", "resumed", "customer_deleted", "renewed",
     "dunning_entered", "dunning_recovered_1", "dunning_recovered_2", "dunning_recovered_3",
     "dunning_lost", "sca_entered", "sca_completed", "sca_abandoned",
+    "downgrade_scheduled_by_schedule", "downgrade_applied_by_schedule", "downgrade_withdrawn",
+    "pending_update_expired", "paid_in_parts",
 }  # fmt: skip
 
 
@@ -62,7 +67,9 @@ def test_same_seed_same_traffic_other_seed_other_traffic(deliveries: list[Delive
     assert {d.event_id for d in other}.isdisjoint(d.event_id for d in deliveries)
 
 
-def test_every_kind_of_event_and_story_is_sent(deliveries: list[Delivery]) -> None:
+def test_every_kind_of_event_and_story_is_sent() -> None:
+    # Twice the shared slice: the rarest stories (a withdrawn schedule downgrade) need it.
+    deliveries = list(itertools.islice(traffic(CONFIG), 12000))
     assert EXPECTED_TYPES - {d.event_type for d in deliveries if d.kind == "event"} == set()
     assert EXPECTED_TAGS - {d.tag for d in deliveries if d.tag} == set()
     kinds = {d.kind for d in deliveries}
@@ -76,7 +83,11 @@ def test_bodies_route_to_their_customer_and_happened_before_start(
     for delivery in deliveries:
         if delivery.kind in ("event", "duplicate"):
             event = orjson.loads(delivery.body)
-            assert routing_key(event) == delivery.customer_id
+            if delivery.event_type.startswith("invoice_payment."):
+                # An Invoice Payment has no `customer`: it routes by its own id (docs/state.md).
+                assert routing_key(event) == event["data"]["object"]["id"]
+            else:
+                assert routing_key(event) == delivery.customer_id
             assert event["created"] == delivery.created <= START
     for stream in by_customer(deliveries).values():
         first, second = stream[0], stream[1] if len(stream) > 1 else stream[0]

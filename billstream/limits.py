@@ -23,6 +23,11 @@ FEATURE_KEY_MAX_CHARS = 80  # an entitlement feature's lookup_key
 FEATURES_MAX = 1000
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1  # SQL BIGINT; JSON parsers read larger numbers as floats or not at all
+INT32_MAX = 2**31 - 1  # SQL INTEGER (an episode's attempt count)
+# The Unix seconds a calendar date exists for (years 1 to 9999): an episode's opening is filed
+# under its UTC month and week, which no later year has.
+CALENDAR_SECONDS_MIN = -62_135_596_800
+CALENDAR_SECONDS_MAX = 253_402_300_799
 
 # Room for the key, headers and Kafka's record and batch framing beyond the body itself.
 RECORD_HEADROOM_BYTES = 16 * 1024
@@ -44,6 +49,15 @@ ACCOUNT_INTEGER_FIELDS = ("current_period_end", "version", "updated_at")
 ACCOUNT_LIST_LIMITS: dict[str, tuple[int, int]] = {
     "features": (FEATURES_MAX, FEATURE_KEY_MAX_CHARS),
 }
+
+# The invoice-episode fields (billing.invoice-episodes) and their limits.
+EPISODE_ID_FIELDS = ("invoice_id", "customer_id")  # path segments and log fields: no controls
+EPISODE_STRING_LIMITS: dict[str, int] = {
+    "subscription_id": ID_MAX_CHARS,
+    "decline_code": TEXT_MAX_CHARS,
+    "plan": TEXT_MAX_CHARS,
+}
+EPISODE_TIME_FIELDS = ("opened_at", "closed_at")
 
 # Bounded reasons (DLQ `error` header, billstream_dlq_total{reason}).
 TOO_LONG = "too_long"
@@ -103,3 +117,24 @@ def check_account(account: Mapping[str, Any]) -> None:
             # Feature keys are query values (GET /accounts?feature=) and log fields.
             if CONTROL_CHARACTERS.search(item):
                 raise LimitExceeded(BAD_CHARACTER, field)
+
+
+def check_episode(episode: Mapping[str, Any]) -> None:
+    """Raise LimitExceeded for the first invoice-episode field the read model cannot store."""
+    for field in EPISODE_ID_FIELDS:
+        value = episode[field]
+        check_text(field, value, ID_MAX_CHARS)
+        if not value or CONTROL_CHARACTERS.search(value):
+            raise LimitExceeded(BAD_CHARACTER, field)
+    for field, limit in EPISODE_STRING_LIMITS.items():
+        value = episode.get(field)
+        if value is not None:
+            check_text(field, value, limit)
+    for field in EPISODE_TIME_FIELDS:
+        value = episode.get(field)
+        if value is not None and not CALENDAR_SECONDS_MIN <= value <= CALENDAR_SECONDS_MAX:
+            raise LimitExceeded(OUT_OF_RANGE, field)
+    if not 0 <= episode.get("attempts", 0) <= INT32_MAX:
+        raise LimitExceeded(OUT_OF_RANGE, "attempts")
+    if not in_int64(episode["version"]):
+        raise LimitExceeded(OUT_OF_RANGE, "version")

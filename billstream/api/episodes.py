@@ -7,11 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from billstream.api.state import Id, IdText, Int64, MalformedMessage, Text, validated
+from billstream.api.state import Id, IdText, MalformedMessage, Text, validated
+from billstream.limits import CALENDAR_SECONDS_MAX, CALENDAR_SECONDS_MIN, INT32_MAX
 
 EpisodeKind = Literal["dunning", "sca"]
 EpisodeState = Literal["open", "recovered", "completed", "lost"]
 KINDS: tuple[str, ...] = ("dunning", "sca")
+# A time filed under its UTC month and week: one a calendar date exists for (billstream.limits).
+CalendarSeconds = Annotated[int, Field(ge=CALENDAR_SECONDS_MIN, le=CALENDAR_SECONDS_MAX)]
 
 
 class EpisodeMessage(BaseModel):
@@ -24,9 +27,9 @@ class EpisodeMessage(BaseModel):
     customer_id: Id
     subscription_id: IdText | None = None
     state: EpisodeState
-    opened_at: Int64
-    closed_at: Int64 | None = None
-    attempts: Annotated[int, Field(ge=0, le=2**31)] = 0
+    opened_at: CalendarSeconds
+    closed_at: CalendarSeconds | None = None
+    attempts: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0
     decline_code: Text | None = None
     plan: Text | None = None
     version: Annotated[int, Field(ge=0, le=2**62)]

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import orjson
 
-from billstream.limits import LimitExceeded, check_account
+from billstream.limits import LimitExceeded, check_account, check_episode
 from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
 from billstream.processors.episodes import current_episodes, episode_key
@@ -98,6 +98,10 @@ def apply_record(
                 raise InvalidEvent(error.reason, error.field) from None
             output = orjson.dumps(effect.account)
         elif isinstance(effect, fx.EpisodeChanged):
+            try:
+                check_episode(effect.episode)
+            except LimitExceeded as error:
+                raise InvalidEvent(error.reason, error.field) from None
             episodes.append(_episode_record(effect.episode))
     return Applied(encode_customer(new), output, effects, new, episodes)
 

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from billstream.api.episodes import decode_episode
 from billstream.processors import effects as fx
 from billstream.processors.parsing import InvalidEvent
 from billstream.processors.steps import StateCache, apply_record
@@ -116,3 +117,22 @@ def test_an_overlong_customer_id_is_dead_lettered() -> None:
     customer = "cus_" + "c" * 252
     assert poison_reason(subscription_created(customer=customer)) == "too_long"
     assert apply_record(None, subscription_created(customer=customer[:255]), CONFIG).output
+
+
+def payment_failed(**fields: Any) -> bytes:
+    created_at = fields.pop("created", 100)
+    event = f.invoice_event("invoice.payment_failed", created=created_at, **fields)
+    return json.dumps(event).encode()
+
+
+def test_an_episode_the_read_model_cannot_store_is_dead_lettered() -> None:
+    """The episode record is checked like the account: an INTEGER attempt count, a dated opening."""
+    for edge in (payment_failed(attempt_count=2**31 - 1), payment_failed(created=253_402_300_799)):
+        [(key, record)] = apply_record(None, edge, CONFIG).episodes
+        stored = decode_episode(key, record)  # what the api's read model accepts and stores
+        assert stored is not None
+        assert stored.row()["opened_month"]
+    assert poison_reason(payment_failed(attempt_count=2**31)) == "out_of_range"
+    assert poison_reason(payment_failed(created=253_402_300_800)) == "out_of_range"  # year 10000
+    assert poison_reason(payment_failed(subscription_id="sub_" + "x" * 252)) == "too_long"
+    assert poison_reason(payment_failed(invoice_id="in_\x01")) == "bad_character"

@@ -99,11 +99,16 @@ up() {
     # A node cannot finish starting before a majority of voters is up: launch all, then wait.
     for n in 1 2 3; do node "$n" start & done
     wait
-    if ! node 1 wait; then
-      for n in 1 2 3; do tail -n 20 "$home/logs/server-${ports[n - 1]}.log" >&2; done
-      down
-      return 1
-    fi
+    # Each node through its own port: a survivor that lost the quorum still lists the dead
+    # brokers, so asking one node alone can pass while another failed to start.
+    for n in 1 2 3; do
+      if ! node "$n" wait; then
+        log "node $n (port ${ports[n - 1]}) did not come up; its log ends:"
+        tail -n 40 "$home/logs/server-${ports[n - 1]}.log" >&2
+        down
+        return 1
+      fi
+    done
   fi
   log "ready in $((($(date +%s%N) - started) / 1000000)) ms: KAFKA_BOOTSTRAP_SERVERS=$(bootstrap)"
 }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -19,12 +21,39 @@ def bearer(settings: Settings) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens[0]}"} if tokens else {}
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+    return int(low), int(high)
+
+
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """An ephemeral port nobody listens on right now (never the fixed dev ports)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A port nobody listens on now, below the kernel's ephemeral range, never handed out before.
+
+    Below the range because tests stop and restart servers (brokers, workers) on their port:
+    while one is down, an ephemeral port would be free for any outgoing connection (a client
+    reconnecting to the dead broker takes a new one each try) to take as its local port, and the
+    restart would fail to bind it. Never the fixed dev ports (9092, 8080, ...: below 10000).
+    """
+    low = 10_000
+    high = min(_ephemeral_range()[0], 65_536) - 1
+    for _ in range(1000):
+        port = random.randint(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise RuntimeError(f"no free port in {low}-{high}")
 
 
 def _env_value(value: object) -> str:

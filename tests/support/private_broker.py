@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.children import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SCRIPT = ROOT / "scripts" / "kafka" / "kafka.sh"
@@ -14,15 +15,8 @@ KAFKA_HOME = ROOT / "var" / "kafka"
 
 
 def free_ports(count: int) -> list[int]:
-    """Distinct ports the kernel says are free right now."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    """Distinct free ports outside the ephemeral range, so a restarted broker can bind again."""
+    return [free_port() for _ in range(count)]
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,25 @@ class TopicConfigError(Exception):
         self.needs = needs
 
 
+class MissingTopic(LookupError):
+    """The topic does not exist (yet): a reader started before `billstream topics` ran."""
+
+
+async def partition_numbers(settings: Settings, topic: str) -> list[int]:
+    """The partition numbers of `topic`, from the admin client: a consumer without a
+    subscription has no metadata of it. MissingTopic when it does not exist."""
+    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = sorted(int(p["partition"]) for p in described["partitions"])
+    if described["error_code"] or not partitions:
+        raise MissingTopic(f"topic {topic} does not exist")
+    return partitions
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str

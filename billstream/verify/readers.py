@@ -13,11 +13,11 @@ from typing import Any
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from billstream.kafka_security import aiokafka_options
 from billstream.limits import record_bytes
 from billstream.settings import Settings
+from billstream.topics import MissingTopic, partition_numbers
 
 API_PAGE_SIZE = 500
 
@@ -37,16 +37,10 @@ class TopicRead:
 
 async def topic_partitions(settings: Settings, topic: str) -> list[int]:
     """The partition numbers of `topic`; SourceError when it does not exist."""
-    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
-    await admin.start()
     try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = sorted(int(p["partition"]) for p in described["partitions"])
-    if described["error_code"] or not partitions:
-        raise SourceError(f"topic {topic} does not exist")
-    return partitions
+        return await partition_numbers(settings, topic)
+    except MissingTopic as error:
+        raise SourceError(str(error)) from None
 
 
 async def read_topic(

@@ -17,14 +17,13 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from billstream.api.billing.catalog import CatalogCache
 from billstream.kafka_security import aiokafka_options
 from billstream.limits import record_bytes
 from billstream.routing import HEADER_EVENT_TYPE
 from billstream.settings import Settings
-from billstream.topics import STRIPE_EVENTS
+from billstream.topics import STRIPE_EVENTS, partition_numbers
 
 CATALOG_PREFIXES = (b"price.", b"product.")
 MAX_BACKOFF_SECONDS = 30.0
@@ -44,7 +43,7 @@ def is_catalog_event(headers: object) -> bool:
 async def watch(settings: Settings, catalog: CatalogCache) -> None:
     """Read `stripe.events` from its end, invalidating on catalog events; until cancelled."""
     topic = settings.topic(STRIPE_EVENTS)
-    partitions = await _partitions(settings, topic)
+    partitions = [TopicPartition(topic, p) for p in await partition_numbers(settings, topic)]
     kafka = AIOKafkaConsumer(
         **aiokafka_options(settings),
         group_id=None,
@@ -68,21 +67,6 @@ async def watch(settings: Settings, catalog: CatalogCache) -> None:
                 catalog.invalidate()
     finally:
         await kafka.stop()
-
-
-async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
-    """Every partition of `topic` (the admin client: a consumer without a subscription has no
-    metadata of it)."""
-    admin = AIOKafkaAdminClient(**aiokafka_options(settings))
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = sorted(int(p["partition"]) for p in described["partitions"])
-    if described["error_code"] or not partitions:
-        raise RuntimeError(f"topic {topic} does not exist yet")
-    return [TopicPartition(topic, p) for p in partitions]
 
 
 async def keep_watching(settings: Settings, catalog: CatalogCache) -> None:

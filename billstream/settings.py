@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     ingest_read_timeout: float = Field(
         30.0, gt=0, le=600, description="seconds a client has for a request's headers, and its body"
     )
+    ingest_max_in_flight: int = Field(
+        1000, ge=1, description="webhooks awaiting the broker at once; more: 503 overloaded"
+    )
+    ingest_overloaded_retry_after: int = Field(
+        1, ge=1, le=3600, description="Retry-After seconds on a 503 overloaded"
+    )
 
     # Domain
     billing_plan_map: PlanMap = Field(default_factory=dict)

@@ -8,6 +8,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from billstream.allowlist import EventAllowlist
+from billstream.ingest.admission import Admission
 from billstream.ingest.deadlines import Deadlines
 from billstream.ingest.kafka_publisher import KafkaPublisher
 from billstream.ingest.metrics import IngestMetrics
@@ -43,7 +44,9 @@ def create_app(
         topic=settings.topic(STRIPE_EVENTS),
         max_body=settings.stripe_webhook_max_body,
         deadlines=Deadlines(settings.ingest_publish_timeout),
+        admission=Admission(settings.ingest_max_in_flight, metrics.in_flight),
         read_timeout=settings.ingest_read_timeout,
+        retry_after=settings.ingest_overloaded_retry_after,
     )
     app = web.Application()
     app[PUBLISHER] = publisher

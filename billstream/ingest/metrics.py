@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Publishing normally takes a few ms; the tail up to the publish timeout matters for 503s.
 PUBLISH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -18,6 +18,7 @@ class Rejection(StrEnum):
     TOO_LARGE = "too_large"
     TIMEOUT = "timeout"
     UNAVAILABLE = "unavailable"
+    OVERLOADED = "overloaded"
 
 
 class IngestMetrics:
@@ -53,6 +54,11 @@ class IngestMetrics:
             "stripe_webhook_publish_seconds",
             "Time from handing a record to the producer until the broker acknowledged or failed",
             buckets=PUBLISH_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "stripe_webhook_in_flight",
+            "Webhooks read and admitted, not yet answered (bounded by INGEST_MAX_IN_FLIGHT)",
             registry=registry,
         )
         # Children resolved once: labels() costs a lock and a dict lookup per call.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from billstream.allowlist import EventAllowlist
+from billstream.ingest.admission import Admission
 from billstream.ingest.deadlines import Deadlines
 from billstream.ingest.event import InvalidPayload, parse_event, type_label
 from billstream.ingest.metrics import IngestMetrics, Rejection
@@ -24,6 +25,7 @@ STATUS_OF = {
     Rejection.TOO_LARGE: 413,
     Rejection.TIMEOUT: 408,
     Rejection.UNAVAILABLE: 503,
+    Rejection.OVERLOADED: 503,
 }
 _QUEUED = b'{"status":"queued"}'
 LINGER = 1.0  # seconds a refused connection stays half-closed before it is closed
@@ -41,7 +43,9 @@ class WebhookIntake:
     topic: str
     max_body: int
     deadlines: Deadlines
+    admission: Admission
     read_timeout: float = 30.0
+    retry_after: int = 1  # seconds, on an `overloaded` 503
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.metrics.received.inc()
@@ -57,6 +61,17 @@ class WebhookIntake:
             return response
         if body is None:
             return await self._reject_unread(request, Rejection.TOO_LARGE)
+        # Shed before any verification work: under overload that work is what runs short.
+        if not self.admission.admit():
+            response = self._reject(Rejection.OVERLOADED)
+            response.headers["Retry-After"] = str(self.retry_after)
+            return response
+        try:
+            return await self._handle_admitted(request, body)
+        finally:
+            self.admission.release()
+
+    async def _handle_admitted(self, request: web.Request, body: bytes) -> web.Response:
         signatures = request.headers.getall("Stripe-Signature", ())
         try:
             if len(signatures) > 1:  # ambiguous: which one would Stripe have meant?

@@ -11,16 +11,19 @@ from prometheus_client import CollectorRegistry
 from billstream.ingest.publisher import PublishError, Record, RecordTooLarge
 
 SECRET = "whsec_test_secret"
-Mode = Literal["ack", "fail", "refuse", "hang", "too_large"]
+Mode = Literal["ack", "fail", "refuse", "hang", "hold", "too_large"]
 
 
 class FakePublisher:
-    """The publisher interface in memory: acknowledges, fails, refuses at once or hangs (`mode`)."""
+    """The publisher interface in memory: acknowledges, fails, refuses at once or hangs (`mode`);
+    "hold" keeps each future in `held` until the test resolves it (a slow broker)."""
 
     def __init__(self, mode: Mode = "ack") -> None:
         self.mode: Mode = mode
         self.connected = True
         self.records: list[Record] = []
+        self.held: list[tuple[Record, asyncio.Future[None]]] = []
+        self._held_more = asyncio.Condition()
         self.started = False
         self.stopped = False
 
@@ -34,6 +37,22 @@ class FakePublisher:
     async def stop(self) -> None:
         self.stopped = True
 
+    async def _notify_held(self) -> None:
+        async with self._held_more:
+            self._held_more.notify_all()
+
+    async def wait_held(self, count: int) -> None:
+        """Until `count` records are held (the requests reached the broker)."""
+        async with asyncio.timeout(10), self._held_more:
+            await self._held_more.wait_for(lambda: len(self.held) >= count)
+
+    def release_held(self) -> None:
+        """Acknowledge every held record, as a broker catching up would."""
+        for record, acknowledged in self.held:
+            self.records.append(record)
+            acknowledged.set_result(None)
+        self.held.clear()
+
     def publish(self, record: Record) -> asyncio.Future[None]:
         if self.mode == "refuse":  # e.g. the broker is known to be unreachable
             raise PublishError("broker unreachable")
@@ -45,6 +64,9 @@ class FakePublisher:
         elif self.mode == "ack":
             self.records.append(record)
             acknowledged.set_result(None)
+        elif self.mode == "hold":
+            self.held.append((record, acknowledged))
+            asyncio.get_running_loop().create_task(self._notify_held())
         return acknowledged  # "hang": never resolved
 
 

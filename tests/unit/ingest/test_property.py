@@ -19,7 +19,14 @@ ANSWERS = {
     400: {"invalid_signature", "invalid_payload"},
     413: {"too_large"},
 }
-REASONS = {"invalid_signature", "invalid_payload", "too_large", "timeout", "unavailable"}
+REASONS = {
+    "invalid_signature",
+    "invalid_payload",
+    "too_large",
+    "timeout",
+    "unavailable",
+    "overloaded",
+}
 
 # Header values an HTTP client can send: no control characters (aiohttp's parser answers those).
 header_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import time
@@ -164,6 +165,40 @@ async def test_the_same_delivery_is_queued_once_the_broker_is_back(
     ingest.publisher.mode = "ack"
     assert await ingest.post(body, signature=signature) == (200, {"status": "queued"})
     assert [record.value for record in ingest.publisher.records] == [body]
+
+
+async def test_beyond_the_in_flight_bound_webhooks_get_a_fast_503_with_retry_after(
+    make_ingest: IngestFactory,
+) -> None:
+    """Three awaiting the broker fill the bound; the next is shed at once, nothing admitted lost."""
+    ingest = await make_ingest(publisher=FakePublisher("hold"), ingest_max_in_flight=3)
+    admitted = [asyncio.create_task(ingest.post(event_body(event_id=f"evt_{i}"))) for i in range(3)]
+    await ingest.publisher.wait_held(3)
+    assert sample(ingest.registry, "stripe_webhook_in_flight") == 3
+
+    body = event_body(event_id="evt_shed")
+    headers = {"Stripe-Signature": sign_payload(body, SECRET)}
+    response = await ingest.client.post(WEBHOOK_PATH, data=body, headers=headers)
+    assert (response.status, await response.json()) == (503, {"status": "overloaded"})
+    assert response.headers["Retry-After"] == "1"
+    assert sample(ingest.registry, "stripe_webhook_rejected_total", reason="overloaded") == 1
+    assert len(ingest.publisher.held) == 3  # shed before publishing
+
+    ingest.publisher.release_held()
+    assert [await answer for answer in admitted] == [(200, {"status": "queued"})] * 3
+    assert sample(ingest.registry, "stripe_webhook_in_flight") == 0
+    ingest.publisher.mode = "ack"  # room again: the retried delivery is queued
+    assert await ingest.post(body) == (200, {"status": "queued"})
+    assert sorted(r.value for r in ingest.publisher.records) == sorted(
+        [event_body(event_id=f"evt_{i}") for i in range(3)] + [body]
+    )
+
+
+async def test_a_failed_publish_frees_its_place(make_ingest: IngestFactory) -> None:
+    ingest = await make_ingest(publisher=FakePublisher("fail"), ingest_max_in_flight=1)
+    for _ in range(3):
+        assert (await ingest.post(event_body()))[1] == {"status": "unavailable"}
+    assert sample(ingest.registry, "stripe_webhook_in_flight") == 0
 
 
 def test_every_rejection_reason_has_a_status() -> None:

@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"billstream: command {command!r} is not available: {error}", file=sys.stderr)
         return 2
     settings = load_settings()
+    from billstream import stripe_calls  # imports stripe: not before a command runs
+
+    stripe_calls.configure_rate(settings.stripe_api_rate)  # one limiter per process
     configure_logging(settings, args.command)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:

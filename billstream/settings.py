@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # Stripe API (backfill, reconciliation)
     stripe_api_key: SecretStr | None = None
     stripe_api_base: str | None = None
+    stripe_api_rate: float = Field(
+        20.0, gt=0, le=10_000, description="Stripe API calls per second, shared by every caller"
+    )
     reconcile_cron_enabled: bool = False
     reconcile_cron_interval_seconds: int = Field(420, ge=1)
     reconcile_cron_lookahead_seconds: int = Field(900, ge=0)

@@ -20,7 +20,7 @@ from billstream.stripe_calls import (
     classify,
 )
 from billstream.stripe_client import make_stripe_client
-from tests.conftest import SettingsFactory
+from tests.support.settings import SettingsFactory
 
 
 @dataclass
@@ -183,7 +183,8 @@ def test_authentication_is_final_and_bounded() -> None:
         "authentication",
         False,
     )
-    assert classify(stripe.InvalidRequestError("x", "id", http_status=400)) == (
+    invalid = stripe.InvalidRequestError("x", "id", http_status=400)  # type: ignore[no-untyped-call]
+    assert classify(invalid) == (
         "invalid_request",
         False,
     )

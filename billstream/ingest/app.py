@@ -10,15 +10,17 @@ from prometheus_client import CollectorRegistry
 from billstream.allowlist import EventAllowlist
 from billstream.ingest.deadlines import Deadlines
 from billstream.ingest.kafka_publisher import KafkaPublisher
-from billstream.ingest.metrics import IngestMetrics
+from billstream.ingest.metrics import Endpoint, IngestMetrics
 from billstream.ingest.publisher import Publisher
 from billstream.ingest.signature import SignatureVerifier
+from billstream.ingest.thin import NotificationParser
 from billstream.ingest.webhook import WebhookIntake
 from billstream.settings import Settings
-from billstream.topics import STRIPE_EVENTS
+from billstream.topics import STRIPE_EVENTS, STRIPE_THIN_EVENTS
 from billstream.web import add_probe_routes
 
 WEBHOOK_PATH = "/webhooks/stripe"
+THIN_WEBHOOK_PATH = "/webhooks/stripe/thin"
 
 PUBLISHER = web.AppKey("publisher", Publisher)
 METRICS = web.AppKey("metrics", IngestMetrics)
@@ -33,23 +35,38 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     publisher = publisher if publisher is not None else KafkaPublisher(settings)
     metrics = IngestMetrics(registry)
+    verifier = SignatureVerifier(
+        settings.webhook_secret_values(), settings.stripe_webhook_tolerance
+    )
+    allowlist = EventAllowlist(settings.stripe_webhook_allowed_events)
+    deadlines = Deadlines(settings.ingest_publish_timeout)
     intake = WebhookIntake(
-        verifier=SignatureVerifier(
-            settings.webhook_secret_values(), settings.stripe_webhook_tolerance
-        ),
-        allowlist=EventAllowlist(settings.stripe_webhook_allowed_events),
+        verifier=verifier,
+        allowlist=allowlist,
         publisher=publisher,
-        metrics=metrics,
+        metrics=metrics.of(Endpoint.SNAPSHOT),
         topic=settings.topic(STRIPE_EVENTS),
         max_body=settings.stripe_webhook_max_body,
-        deadlines=Deadlines(settings.ingest_publish_timeout),
+        deadlines=deadlines,
         read_timeout=settings.ingest_read_timeout,
+    )
+    thin = WebhookIntake(
+        verifier=verifier,
+        allowlist=allowlist,
+        publisher=publisher,
+        metrics=metrics.of(Endpoint.THIN),
+        topic=settings.topic(STRIPE_THIN_EVENTS),
+        max_body=settings.stripe_webhook_max_body,
+        deadlines=deadlines,
+        read_timeout=settings.ingest_read_timeout,
+        thin=NotificationParser(settings.stripe_webhook_tolerance),
     )
     app = web.Application()
     app[PUBLISHER] = publisher
     app[METRICS] = metrics
     app.cleanup_ctx.append(_publisher_lifetime)
     app.router.add_post(WEBHOOK_PATH, intake.handle)
+    app.router.add_post(THIN_WEBHOOK_PATH, thin.handle)
     add_probe_routes(app, registry, ready=lambda: app[PUBLISHER].ready)
     return app
 

@@ -16,10 +16,17 @@ from tests.unit.ingest.support import SECRET
 
 ANSWERS = {
     200: {"queued", "ignored"},
-    400: {"invalid_signature", "invalid_payload"},
+    400: {"invalid_signature", "invalid_payload", "wrong_endpoint"},
     413: {"too_large"},
 }
-REASONS = {"invalid_signature", "invalid_payload", "too_large", "timeout", "unavailable"}
+REASONS = {
+    "invalid_signature",
+    "invalid_payload",
+    "wrong_endpoint",
+    "too_large",
+    "timeout",
+    "unavailable",
+}
 
 # Header values an HTTP client can send: no control characters (aiohttp's parser answers those).
 header_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=200)

@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rebuild": ("billstream.verify.cli", "rebuild account state from stripe.events"),
     "verify": ("billstream.verify.cli", "compare rebuilt state with what is served"),
     "simulate": ("billstream.simulate.cli", "send realistic signed webhook traffic to ingest"),
+    "resolve": (
+        "billstream.resolver.service",
+        "resolve thin notifications and refetch requests into events (calls Stripe)",
+    ),
     "drift": ("billstream.drift.cli", "compare served state with Stripe's; --heal repairs it"),
     "drift-audit": (
         "billstream.drift.service",

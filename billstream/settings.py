@@ -139,10 +139,12 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(6066, ge=0, le=65535)
     api_port: int = Field(8080, ge=0, le=65535)
     drift_audit_port: int = Field(6068, ge=0, le=65535)
+    resolver_port: int = Field(8070, ge=0, le=65535)
     ingest_host: str = Field("127.0.0.1", min_length=1)
     worker_web_host: str = Field("127.0.0.1", min_length=1)
     api_host: str = Field("127.0.0.1", min_length=1)
     drift_audit_host: str = Field("127.0.0.1", min_length=1)
+    resolver_host: str = Field("127.0.0.1", min_length=1)
 
     # Read API authentication
     api_tokens: CsvSecrets = ()

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from billstream.kafka_security import aiokafka_options
 from billstream.limits import record_bytes
@@ -64,9 +64,15 @@ class ResolverLoop:
         self.resolver = resolver
         self.metrics = metrics
         self.ready = False
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+
+    def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+        """Built on the running loop (aiokafka's requirement), sized like stripe.events."""
+        settings = self.settings
         options = aiokafka_options(settings)
         size = record_bytes(settings.stripe_webhook_max_body)
-        self.consumer = AIOKafkaConsumer(
+        consumer = AIOKafkaConsumer(
             settings.topic(STRIPE_THIN_EVENTS),
             **options,
             group_id=group_id(settings),
@@ -74,31 +80,31 @@ class ResolverLoop:
             enable_auto_commit=False,
             max_partition_fetch_bytes=size,
         )
-        self.producer = AIOKafkaProducer(
+        producer = AIOKafkaProducer(
             **options, acks="all", enable_idempotence=True, max_request_size=size
         )
+        return consumer, producer
 
     async def run(self) -> None:
         await ensure_topics(self.settings)
+        consumer, self.producer = self._clients()
         await self.producer.start()
         try:
-            await self.consumer.start()
+            await consumer.start()
             try:
                 self.ready = True
                 while True:
-                    batches = await self.consumer.getmany(timeout_ms=1000, max_records=BATCH)
+                    batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
                     for partition, records in batches.items():
-                        await self._partition(partition, records)
+                        for record in records:
+                            await self.handle(record)
+                        # Only now: every output of these records is acknowledged (at least once).
+                        await consumer.commit({partition: records[-1].offset + 1})
             finally:
                 self.ready = False
-                await self.consumer.stop()
+                await consumer.stop()
         finally:
             await self.producer.stop()
-
-    async def _partition(self, partition: TopicPartition, records: list[ConsumerRecord]) -> None:
-        for record in records:
-            await self.handle(record)
-        await self.consumer.commit({partition: records[-1].offset + 1})
 
     async def handle(self, record: ConsumerRecord) -> Outcome:
         """Resolve and publish one record; returns once its output was acknowledged."""
@@ -125,6 +131,7 @@ class ResolverLoop:
         self, event: dict[str, Any], headers: list[tuple[str, bytes]], source: str | None
     ) -> None:
         out = record_headers(event, _received_at(headers), source)
+        assert self.producer is not None, "handle() runs inside run()"
         await self.producer.send_and_wait(
             self.settings.topic(STRIPE_EVENTS),
             value=orjson.dumps(event),
@@ -136,6 +143,7 @@ class ResolverLoop:
         self, record: ConsumerRecord, headers: list[tuple[str, bytes]], reason: str
     ) -> None:
         kept = [(k, v) for k, v in dlq_headers(headers, reason) if k != HEADER_REPLAY_TO]
+        assert self.producer is not None, "handle() runs inside run()"
         await self.producer.send_and_wait(
             self.settings.topic(STRIPE_EVENTS_DLQ),
             value=record.value,

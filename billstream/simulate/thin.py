@@ -9,9 +9,15 @@ notification, so the simulator's replays stay duplicates.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+import orjson
+
+from billstream.simulate.traffic import Delivery
 
 THIN_OBJECT = "v2.core.event"
 
@@ -88,3 +94,27 @@ def health_notification(
         "livemode": False,
         "reason": None,
     }
+
+
+Mode = Literal["snapshot", "thin", "both"]
+DESTINATIONS: tuple[Mode, ...] = ("snapshot", "thin", "both")
+
+
+def as_thin(delivery: Delivery) -> Delivery:
+    """The thin destination's delivery of the same event (with its `snapshot_event`)."""
+    event = orjson.loads(delivery.body)
+    body = orjson.dumps(notification(event), option=orjson.OPT_INDENT_2)
+    return dataclasses.replace(delivery, body=body, destination="thin", snapshot=delivery.body)
+
+
+def for_destination(deliveries: Iterable[Delivery], mode: Mode) -> Iterator[Delivery]:
+    """Deliveries as a snapshot destination, a thin one, or both (a migration) would make them.
+
+    Bad traffic (forged signatures, broken payloads) stays on the snapshot endpoint.
+    """
+    for delivery in deliveries:
+        is_event = delivery.kind in ("event", "duplicate")
+        if mode != "thin" or not is_event:
+            yield delivery
+        if mode != "snapshot" and is_event:
+            yield as_thin(delivery)

@@ -1,5 +1,5 @@
-"""INGEST_HOST, WORKER_WEB_HOST, API_HOST, DRIFT_AUDIT_HOST, RESOLVER_HOST: each service listens on the address
-it is told, only.
+"""INGEST_HOST, WORKER_WEB_HOST, API_HOST, DRIFT_AUDIT_HOST, RESOLVER_HOST: each service listens
+on the address it is told, only.
 
 127.0.0.2 is loopback too on Linux, so "told 127.0.0.2" and "not on 127.0.0.1" are both
 checkable without leaving the machine.

@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,10 +34,10 @@ from billstream.simulate.thin import health_notification, notification
 from billstream.stripe_calls import RateLimiter, RetryPolicy, StripeCalls
 from billstream.stripe_client import make_stripe_client
 from billstream.stripe_signing import sign_payload
-from billstream.topics import STRIPE_EVENTS_DLQ
+from billstream.topics import STRIPE_EVENTS_DLQ, STRIPE_THIN_EVENTS
 from tests.integration.live_stack import LiveStack, eventually, get_json
 from tests.support import factories as f
-from tests.support.children import free_port
+from tests.support.children import free_port, settings_env
 from tests.support.settings import SettingsFactory
 from tests.support.stripe_api import RecordingClient, client_for
 from tests.support.worker_process import metric_value, read_all
@@ -122,12 +124,33 @@ async def test_thin_notifications_resolved_by_the_resolver_process(
         assert headers["replay-to"] == b"stripe.thin-events"
         assert orjson.loads(letter.value)["id"] == lost["id"]  # the notification, unchanged
 
+        # Re-driven, it goes back to the resolver's topic (replay-to), not to the worker's; still
+        # unknown to Stripe, it is dead-lettered again with its reason.
+        replay = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "billstream.cli", "dlq", "replay", "--no-progress",
+             "--checkpoint", str(tmp_path / "replay.json"), "--reason", "resolve_not_found"],
+            env=settings_env(settings), capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert replay.returncode == 0, replay.stderr
+        thin = await read_all(kafka_bootstrap, settings.topic(STRIPE_THIN_EVENTS))
+        again = [r for r in thin if orjson.loads(r.value)["id"] == lost["id"]]
+        assert len(again) == 2
+        assert dict(again[1].headers)["source"] == b"replayed-from-dlq"
+        assert "replay-to" not in dict(again[1].headers)
+
+        async def dead_twice() -> bool:
+            letters = await read_all(kafka_bootstrap, settings.topic(STRIPE_EVENTS_DLQ))
+            return len(letters) == 2
+
+        await eventually(dead_twice, "the replayed notification dead-lettered again", TIMEOUT)
+
         text = await metrics_text(settings.resolver_port)
         generation = 'type="v2.core.health.event_generation_failure.resolved"'
         assert f"billstream_stripe_health_events_total{{{generation}}} 1.0" in text
         assert 'billstream_resolver_requests_total{result="synthetic"} 1.0' in text
-        assert 'billstream_resolver_requests_total{result="dead_lettered"} 1.0' in text
-        assert metric_value(text, "billstream_dlq_total") == 1
+        assert 'billstream_resolver_requests_total{result="dead_lettered"} 2.0' in text
+        assert metric_value(text, "billstream_dlq_total") == 2
 
         # More entitlements than the summary lists: the worker asks, the resolver completes it.
         features = [f"feature_{n:02d}" for n in range(11)]

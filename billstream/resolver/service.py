@@ -95,16 +95,22 @@ class ResolverLoop:
                 self.ready = True
                 while True:
                     batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
-                    for partition, records in batches.items():
-                        for record in records:
-                            await self.handle(record)
-                        # Only now: every output of these records is acknowledged (at least once).
-                        await consumer.commit({partition: records[-1].offset + 1})
+                    if not batches:
+                        continue
+                    # Partitions side by side (Stripe's latency, not its rate, would bound one
+                    # at a time); each partition's records in order, as they were keyed.
+                    await asyncio.gather(*(self._in_order(rs) for rs in batches.values()))
+                    # Only now: every output of these records is acknowledged (at least once).
+                    await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
             finally:
                 self.ready = False
                 await consumer.stop()
         finally:
             await self.producer.stop()
+
+    async def _in_order(self, records: list[ConsumerRecord]) -> None:
+        for record in records:
+            await self.handle(record)
 
     async def handle(self, record: ConsumerRecord) -> Outcome:
         """Resolve and publish one record; returns once its output was acknowledged."""

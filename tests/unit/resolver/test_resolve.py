@@ -153,6 +153,12 @@ def test_without_a_snapshot_the_related_object_is_fetched(settings: Settings) ->
     assert outcome.event["data"]["object"]["id"] == "sub_1"  # stripe-mock echoes the id
     assert [s.path for s in transport.sent] == ["/v1/subscriptions/sub_1"]
     assert "Stripe-Account" not in transport.sent[0].headers
+    connected = resolver(settings, transport).resolve(
+        dumps(notification(EVENT, snapshot=False)), "acct_9"
+    )
+    assert transport.sent[1].headers["Stripe-Account"] == "acct_9"
+    assert connected.event is not None
+    assert connected.event["account"] == "acct_9"
 
 
 def test_an_unknown_object_is_dead_lettered_not_found(settings: Settings) -> None:

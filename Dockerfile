@@ -19,7 +19,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     INGEST_HOST=0.0.0.0 \
     WORKER_WEB_HOST=0.0.0.0 \
     API_HOST=0.0.0.0 \
-    DRIFT_AUDIT_HOST=0.0.0.0
+    DRIFT_AUDIT_HOST=0.0.0.0 \
+    RESOLVER_HOST=0.0.0.0
 RUN groupadd --system --gid 10001 billstream \
  && useradd --system --uid 10001 --gid billstream --home-dir /app --shell /usr/sbin/nologin billstream \
  && mkdir -p /app/var/worker /app/var/api /app/var/backfill \

@@ -156,7 +156,7 @@ def get(port: int, path: str) -> str:
 
 def publish_buckets(port: int) -> dict[float, float]:
     """Ingest's own stripe_webhook_publish_seconds histogram: cumulative count per bound."""
-    pattern = r'^stripe_webhook_publish_seconds_bucket\{le="([^"]+)"\} (\S+)$'
+    pattern = r'^stripe_webhook_publish_seconds_bucket\{endpoint="snapshot",le="([^"]+)"\} (\S+)$'
     return {
         float(bound): float(count)
         for bound, count in re.findall(pattern, get(port, "/metrics"), re.MULTILINE)

@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rebuild": ("billstream.verify.cli", "rebuild account state from stripe.events"),
     "verify": ("billstream.verify.cli", "compare rebuilt state with what is served"),
     "simulate": ("billstream.simulate.cli", "send realistic signed webhook traffic to ingest"),
+    "resolve": (
+        "billstream.resolver.service",
+        "resolve thin notifications and refetch requests into events (calls Stripe)",
+    ),
     "drift": ("billstream.drift.cli", "compare served state with Stripe's; --heal repairs it"),
     "drift-audit": (
         "billstream.drift.service",
@@ -57,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"billstream: command {command!r} is not available: {error}", file=sys.stderr)
         return 2
     settings = load_settings()
+    from billstream import stripe_calls  # imports stripe: not before a command runs
+
+    stripe_calls.configure_rate(settings.stripe_api_rate)  # one limiter per process
     configure_logging(settings, args.command)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:

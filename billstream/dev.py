@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from billstream.settings import Settings
 
 SERVICES = ("ingest", "worker", "api")
-# Runs only when asked, or when DRIFT_AUDIT_INTERVAL_SECONDS / UNDELIVERED_RECOVERY_INTERVAL_SECONDS
-# is set (it needs STRIPE_API_KEY): off by default, as in production.
-OPTIONAL = ("drift-audit",)
+# Run only when asked, or when configured: drift-audit when DRIFT_AUDIT_INTERVAL_SECONDS /
+# UNDELIVERED_RECOVERY_INTERVAL_SECONDS is set, the resolver when STRIPE_API_KEY is (both call
+# Stripe; without a key thin notifications wait on stripe.thin-events until a resolver runs).
+OPTIONAL = ("drift-audit", "resolve")
 STOP_GRACE_SECONDS = 15.0
 
 
@@ -29,13 +30,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         choices=SERVICES + OPTIONAL,
         default=None,
-        help="services to run (default: ingest, worker, api; drift-audit too when configured)",
+        help="services to run (default: ingest, worker, api; drift-audit and resolve too when "
+        "configured)",
     )
 
 
 def default_services(settings: Settings) -> list[str]:
     """What `make dev` runs: the pipeline, plus the periodic recovery when it is configured."""
-    return [*SERVICES, *(OPTIONAL if settings.periodic_recovery() else ())]
+    key = settings.stripe_api_key
+    resolver = key is not None and bool(key.get_secret_value())
+    return [
+        *SERVICES,
+        *(["drift-audit"] if settings.periodic_recovery() else []),
+        *(["resolve"] if resolver else []),
+    ]
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,10 @@ def print_banner(settings: Settings, generated: Generated, services: list[str]) 
     if "drift-audit" in services:
         host, port = settings.drift_audit_host, settings.drift_audit_port
         audit = f"  drift-audit http://{host}:{port}/metrics\n"
+    if "resolve" in services:
+        audit += f"  resolver  http://{settings.resolver_host}:{settings.resolver_port}/metrics\n"
+    else:
+        audit += "  resolver  off (set STRIPE_API_KEY to resolve thin notifications)\n"
     secret = generated.signing_secret or "(from STRIPE_WEBHOOK_SECRETS)"
     token = generated.api_token or "(from API_TOKENS)"
     if settings.api_auth == "none":
@@ -110,6 +122,7 @@ def print_banner(settings: Settings, generated: Generated, services: list[str]) 
     print(
         "\nbillstream dev is starting:\n"
         f"  webhooks  POST http://{settings.ingest_host}:{settings.ingest_port}/webhooks/stripe\n"
+        f"            (thin event destinations: /webhooks/stripe/thin)\n"
         f"  signing secret  {secret}\n"
         f"  worker    http://{settings.worker_web_host}:{settings.worker_web_port}/metrics\n"
         f"  api       http://{settings.api_host}:{settings.api_port}/accounts\n"

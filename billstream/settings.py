@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # Stripe API (backfill, reconciliation)
     stripe_api_key: SecretStr | None = None
     stripe_api_base: str | None = None
+    stripe_api_rate: float = Field(
+        20.0, gt=0, le=10_000, description="Stripe API calls per second, shared by every caller"
+    )
     reconcile_cron_enabled: bool = False
     reconcile_cron_interval_seconds: int = Field(420, ge=1)
     reconcile_cron_lookahead_seconds: int = Field(900, ge=0)
@@ -142,10 +145,12 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(6066, ge=0, le=65535)
     api_port: int = Field(8080, ge=0, le=65535)
     drift_audit_port: int = Field(6068, ge=0, le=65535)
+    resolver_port: int = Field(8070, ge=0, le=65535)
     ingest_host: str = Field("127.0.0.1", min_length=1)
     worker_web_host: str = Field("127.0.0.1", min_length=1)
     api_host: str = Field("127.0.0.1", min_length=1)
     drift_audit_host: str = Field("127.0.0.1", min_length=1)
+    resolver_host: str = Field("127.0.0.1", min_length=1)
 
     # Read API authentication
     api_tokens: CsvSecrets = ()

@@ -109,7 +109,11 @@ def contract_topics(settings: Settings) -> list[TopicSpec]:
             settings.topic(STRIPE_EVENTS),
             {"retention.ms": retention, MAX_MESSAGE_BYTES: records},
         ),
-        TopicSpec(settings.topic(STRIPE_THIN_EVENTS), {"retention.ms": retention}),
+        # Same configs as stripe.events: a DLQ replay sends a thin record back here whole.
+        TopicSpec(
+            settings.topic(STRIPE_THIN_EVENTS),
+            {"retention.ms": retention, MAX_MESSAGE_BYTES: records},
+        ),
         TopicSpec(
             settings.topic(STRIPE_EVENTS_DLQ),
             {"retention.ms": str(4 * WEEK_MS), MAX_MESSAGE_BYTES: records},

@@ -19,6 +19,7 @@ from billstream.backfill.publisher import Publisher, Spool
 from billstream.backfill.runner import Plan, publish_spool, spool_events, starting_point
 from billstream.backfill.since import EVENTS_RETENTION_SECONDS, parse_since
 from billstream.settings import Settings
+from billstream.stripe_calls import AUTHENTICATION, StripeCallFailed
 from billstream.stripe_client import (
     StripeNotConfigured,
     api_base,
@@ -92,7 +93,7 @@ async def _publish(settings: Settings, plan: Plan, spool: Spool, start: Checkpoi
 def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         plan = _plan(settings, args)
-        client = make_stripe_client(settings)
+        client = make_stripe_client(settings, max_network_retries=0)  # stripe_calls retries
         start, resumed = starting_point(plan, settings.topic(STRIPE_EVENTS))
     except (ValueError, StripeNotConfigured) as error:
         return _fail(str(error), 2)
@@ -115,6 +116,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             final = asyncio.run(_publish(settings, plan, spool, start))
     except stripe.AuthenticationError as error:
         return _fail(describe_stripe_error(error) + " (check STRIPE_API_KEY)", 2)
+    except StripeCallFailed as error:
+        if error.reason == AUTHENTICATION:
+            return _fail(f"{error} (check STRIPE_API_KEY)", 2)
+        return _fail(f"{api_base(settings)}: {error}; rerun to resume")
     except stripe.APIConnectionError as error:
         return _fail(f"{api_base(settings)}: {describe_stripe_error(error)}")
     except stripe.StripeError as error:

@@ -27,6 +27,7 @@ from billstream.drift.auditor import Audit, run_audit
 from billstream.drift.listing import Listing
 from billstream.drift.metrics import RecoveryMetrics
 from billstream.settings import Settings
+from billstream.stripe_calls import AUTHENTICATION, StripeCallFailed
 from billstream.stripe_client import StripeNotConfigured, describe_stripe_error, make_stripe_client
 from billstream.topics import STRIPE_EVENTS
 from billstream.verify.readers import SourceError
@@ -82,7 +83,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.fresh:
         listings.discard(path)
     try:
-        client = make_stripe_client(settings)
+        client = make_stripe_client(settings, max_network_retries=0)  # stripe_calls retries
         listing = Listing(path)
     except (StripeNotConfigured, ValueError) as error:
         return _fail(str(error), 2)
@@ -98,6 +99,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return _fail(describe_stripe_error(error) + " (check STRIPE_API_KEY)", 2)
     except stripe.StripeError as error:
         return _fail(f"{describe_stripe_error(error)}; rerun to resume ({path})")
+    except StripeCallFailed as error:
+        code = 2 if error.reason == AUTHENTICATION else 1
+        hint = " (check STRIPE_API_KEY)" if code == 2 else f"; rerun to resume ({path})"
+        return _fail(f"{error}{hint}", code)
     except (SourceError, KafkaError) as error:
         return _fail(f"{error}; rerun to resume ({path})")
     except KeyboardInterrupt:

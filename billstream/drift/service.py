@@ -143,7 +143,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        client = make_stripe_client(settings)
+        client = make_stripe_client(settings, max_network_retries=0)  # stripe_calls retries
     except StripeNotConfigured as error:
         print(f"billstream drift-audit: {error}", file=sys.stderr)
         return 2

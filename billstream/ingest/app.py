@@ -11,15 +11,17 @@ from billstream.allowlist import EventAllowlist
 from billstream.ingest.admission import Admission
 from billstream.ingest.deadlines import Deadlines
 from billstream.ingest.kafka_publisher import KafkaPublisher
-from billstream.ingest.metrics import IngestMetrics
+from billstream.ingest.metrics import Endpoint, IngestMetrics
 from billstream.ingest.publisher import Publisher
 from billstream.ingest.signature import SignatureVerifier
+from billstream.ingest.thin import NotificationParser
 from billstream.ingest.webhook import WebhookIntake
 from billstream.settings import Settings
-from billstream.topics import STRIPE_EVENTS
+from billstream.topics import STRIPE_EVENTS, STRIPE_THIN_EVENTS
 from billstream.web import add_probe_routes
 
 WEBHOOK_PATH = "/webhooks/stripe"
+THIN_WEBHOOK_PATH = "/webhooks/stripe/thin"
 
 PUBLISHER = web.AppKey("publisher", Publisher)
 METRICS = web.AppKey("metrics", IngestMetrics)
@@ -34,25 +36,44 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     publisher = publisher if publisher is not None else KafkaPublisher(settings)
     metrics = IngestMetrics(registry)
+    verifier = SignatureVerifier(
+        settings.webhook_secret_values(), settings.stripe_webhook_tolerance
+    )
+    allowlist = EventAllowlist(settings.stripe_webhook_allowed_events)
+    deadlines = Deadlines(settings.ingest_publish_timeout)
+    # One bound for the process: both endpoints wait on the same producer.
+    admission = Admission(settings.ingest_max_in_flight, metrics.in_flight)
     intake = WebhookIntake(
-        verifier=SignatureVerifier(
-            settings.webhook_secret_values(), settings.stripe_webhook_tolerance
-        ),
-        allowlist=EventAllowlist(settings.stripe_webhook_allowed_events),
+        verifier=verifier,
+        allowlist=allowlist,
         publisher=publisher,
-        metrics=metrics,
+        metrics=metrics.of(Endpoint.SNAPSHOT),
         topic=settings.topic(STRIPE_EVENTS),
         max_body=settings.stripe_webhook_max_body,
-        deadlines=Deadlines(settings.ingest_publish_timeout),
-        admission=Admission(settings.ingest_max_in_flight, metrics.in_flight),
+        deadlines=deadlines,
+        admission=admission,
         read_timeout=settings.ingest_read_timeout,
         retry_after=settings.ingest_overloaded_retry_after,
+    )
+    thin = WebhookIntake(
+        verifier=verifier,
+        allowlist=allowlist,
+        publisher=publisher,
+        metrics=metrics.of(Endpoint.THIN),
+        topic=settings.topic(STRIPE_THIN_EVENTS),
+        max_body=settings.stripe_webhook_max_body,
+        deadlines=deadlines,
+        admission=admission,
+        read_timeout=settings.ingest_read_timeout,
+        retry_after=settings.ingest_overloaded_retry_after,
+        thin=NotificationParser(settings.stripe_webhook_tolerance),
     )
     app = web.Application()
     app[PUBLISHER] = publisher
     app[METRICS] = metrics
     app.cleanup_ctx.append(_publisher_lifetime)
     app.router.add_post(WEBHOOK_PATH, intake.handle)
+    app.router.add_post(THIN_WEBHOOK_PATH, thin.handle)
     add_probe_routes(app, registry, ready=lambda: app[PUBLISHER].ready)
     return app
 

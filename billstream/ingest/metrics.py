@@ -1,7 +1,13 @@
-"""Ingest's Prometheus metrics (DESIGN.md, "Metrics"), registered on the registry passed in."""
+"""Ingest's Prometheus metrics (DESIGN.md, "Metrics"), registered on the registry passed in.
+
+Both endpoints (`POST /webhooks/stripe`, `POST /webhooks/stripe/thin`) count into the same
+families, told apart by the `endpoint` label (`snapshot`, `thin`): a dashboard's `sum()` keeps
+meaning "every webhook", and each destination can still be watched on its own.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -10,15 +16,45 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 PUBLISH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+class Endpoint(StrEnum):
+    """Which destination a webhook came in through: the bounded `endpoint` label."""
+
+    SNAPSHOT = "snapshot"
+    THIN = "thin"
+
+
 class Rejection(StrEnum):
     """Why a webhook was not queued: the bounded `reason` label and the body `status`."""
 
     INVALID_SIGNATURE = "invalid_signature"
     INVALID_PAYLOAD = "invalid_payload"
+    # A snapshot event posted to the thin endpoint, or a thin notification to the snapshot one.
+    WRONG_ENDPOINT = "wrong_endpoint"
     TOO_LARGE = "too_large"
     TIMEOUT = "timeout"
     UNAVAILABLE = "unavailable"
     OVERLOADED = "overloaded"
+
+
+@dataclass(frozen=True)
+class EndpointMetrics:
+    """One endpoint's children, resolved once: labels() costs a lock and a dict lookup per call."""
+
+    endpoint: Endpoint
+    received: Counter
+    queued: Counter
+    invalid_signature: Counter
+    publish_seconds: Histogram
+    rejected: dict[Rejection, Counter]
+    _ignored: Counter
+
+    def ignored(self, type_label: str) -> Counter:
+        return self._ignored.labels(self.endpoint.value, type_label)
+
+    def reject(self, reason: Rejection) -> None:
+        self.rejected[reason].inc()
+        if reason is Rejection.INVALID_SIGNATURE:
+            self.invalid_signature.inc()
 
 
 class IngestMetrics:
@@ -26,45 +62,59 @@ class IngestMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.received = Counter(
-            "stripe_webhook_received", "Webhook requests received", registry=registry
+            "stripe_webhook_received", "Webhook requests received", ["endpoint"], registry=registry
         )
         self.queued = Counter(
             "stripe_webhook_queued",
             "Webhooks acknowledged by Kafka (answered 200 queued)",
+            ["endpoint"],
             registry=registry,
         )
         self.invalid_signature = Counter(
             "stripe_webhook_invalid_signature",
             "Webhooks whose Stripe-Signature did not verify",
+            ["endpoint"],
             registry=registry,
         )
         self.ignored = Counter(
             "stripe_webhook_ignored",
             "Verified webhooks whose type is not allowed (answered 200 ignored)",
-            ["type"],
+            ["endpoint", "type"],
             registry=registry,
         )
         self.rejected = Counter(
             "stripe_webhook_rejected",
             "Webhooks answered with an error status, by reason",
-            ["reason"],
+            ["endpoint", "reason"],
             registry=registry,
         )
         self.publish_seconds = Histogram(
             "stripe_webhook_publish_seconds",
             "Time from handing a record to the producer until the broker acknowledged or failed",
+            ["endpoint"],
             buckets=PUBLISH_BUCKETS,
             registry=registry,
         )
+        # Both endpoints together: they share one bound (INGEST_MAX_IN_FLIGHT).
         self.in_flight = Gauge(
             "stripe_webhook_in_flight",
             "Webhooks read and admitted, not yet answered (bounded by INGEST_MAX_IN_FLIGHT)",
             registry=registry,
         )
-        # Children resolved once: labels() costs a lock and a dict lookup per call.
-        self._rejected = {reason: self.rejected.labels(reason.value) for reason in Rejection}
+        # Every endpoint's series exist from start-up (0), as every bounded label set does.
+        self.endpoints = {endpoint: self._children(endpoint) for endpoint in Endpoint}
 
-    def reject(self, reason: Rejection) -> None:
-        self._rejected[reason].inc()
-        if reason is Rejection.INVALID_SIGNATURE:
-            self.invalid_signature.inc()
+    def _children(self, endpoint: Endpoint) -> EndpointMetrics:
+        name = endpoint.value
+        return EndpointMetrics(
+            endpoint=endpoint,
+            received=self.received.labels(name),
+            queued=self.queued.labels(name),
+            invalid_signature=self.invalid_signature.labels(name),
+            publish_seconds=self.publish_seconds.labels(name),
+            rejected={reason: self.rejected.labels(name, reason.value) for reason in Rejection},
+            _ignored=self.ignored,
+        )
+
+    def of(self, endpoint: Endpoint) -> EndpointMetrics:
+        return self.endpoints[endpoint]

@@ -43,8 +43,8 @@ class SignatureVerifier:
         self._tolerance = tolerance
         self._clock = clock
 
-    def verify(self, body: bytes, header: str | None) -> None:
-        """Return when verified; raise `InvalidSignature` otherwise (never anything else)."""
+    def verify(self, body: bytes, header: str | None) -> str:
+        """The secret that verifies; raise `InvalidSignature` otherwise (never anything else)."""
         if not header:
             raise InvalidSignature("missing Stripe-Signature header")
         if not header.isascii():  # Stripe's never is; compare_digest would raise mid-header
@@ -61,8 +61,7 @@ class SignatureVerifier:
         try:
             payload = body.decode("utf-8")  # Stripe signs text; decode once for every secret
         except UnicodeDecodeError:
-            self._verify_raw(body, header, timestamp)
-            return
+            return self._verify_raw(body, header, timestamp)
         for secret in self._secrets:
             try:
                 WebhookSignature.verify_header(payload, header, secret, self._tolerance)
@@ -70,10 +69,10 @@ class SignatureVerifier:
                 continue
             except (TypeError, ValueError):  # e.g. a non-ASCII v1 value in compare_digest
                 raise InvalidSignature("malformed Stripe-Signature header") from None
-            return
+            return secret
         raise InvalidSignature("no signature matches a configured secret")
 
-    def _verify_raw(self, body: bytes, header: str, timestamp: int) -> None:
+    def _verify_raw(self, body: bytes, header: str, timestamp: int) -> str:
         """Verify a body that is not UTF-8 on its raw bytes, as Stripe's HMAC is defined.
 
         stripe-python takes the payload as text, so it cannot: a verified non-UTF-8 body must
@@ -86,5 +85,5 @@ class SignatureVerifier:
         for secret in self._secrets:
             expected = compute_signature(body, secret, timestamp)
             if any(hmac.compare_digest(expected, signature) for signature in signatures):
-                return
+                return secret
         raise InvalidSignature("no signature matches a configured secret")

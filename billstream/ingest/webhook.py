@@ -1,4 +1,7 @@
-"""`POST /webhooks/stripe`: read within the limit, verify, allowlist, publish, then answer."""
+"""`POST /webhooks/stripe` and `/webhooks/stripe/thin`: read within the limit, verify, allowlist,
+publish, then answer. One handler for both: the contract (statuses, reasons, 2xx only once the
+broker acknowledged) is the same; only the parsing and the topic differ.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +15,25 @@ from aiohttp import web
 from billstream.allowlist import EventAllowlist
 from billstream.ingest.admission import Admission
 from billstream.ingest.deadlines import Deadlines
-from billstream.ingest.event import InvalidPayload, parse_event, type_label
-from billstream.ingest.metrics import IngestMetrics, Rejection
+from billstream.ingest.event import InvalidPayload, StripeEvent, parse_event, type_label
+from billstream.ingest.metrics import EndpointMetrics, Rejection
 from billstream.ingest.publisher import Publisher, PublishError, Record, RecordTooLarge
 from billstream.ingest.signature import InvalidSignature, SignatureVerifier
+from billstream.ingest.thin import (
+    HEALTH_PREFIX,
+    THIN_OBJECT,
+    NotificationParser,
+    WrongEndpoint,
+    object_kind,
+    snapshot_type,
+)
 
 log = logging.getLogger(__name__)
 
 STATUS_OF = {
     Rejection.INVALID_SIGNATURE: 400,
     Rejection.INVALID_PAYLOAD: 400,
+    Rejection.WRONG_ENDPOINT: 400,
     Rejection.TOO_LARGE: 413,
     Rejection.TIMEOUT: 408,
     Rejection.UNAVAILABLE: 503,
@@ -39,13 +51,15 @@ class WebhookIntake:
     verifier: SignatureVerifier
     allowlist: EventAllowlist
     publisher: Publisher
-    metrics: IngestMetrics
+    metrics: EndpointMetrics
     topic: str
     max_body: int
     deadlines: Deadlines
     admission: Admission
     read_timeout: float = 30.0
     retry_after: int = 1  # seconds, on an `overloaded` 503
+    # Set for the thin endpoint: notifications are parsed by stripe-python's parser.
+    thin: NotificationParser | None = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.metrics.received.inc()
@@ -73,20 +87,26 @@ class WebhookIntake:
 
     async def _handle_admitted(self, request: web.Request, body: bytes) -> web.Response:
         signatures = request.headers.getall("Stripe-Signature", ())
+        header = signatures[0] if signatures else ""
         try:
             if len(signatures) > 1:  # ambiguous: which one would Stripe have meant?
                 raise InvalidSignature("several Stripe-Signature headers")
-            self.verifier.verify(body, signatures[0] if signatures else None)
+            secret = self.verifier.verify(body, header or None)
         except InvalidSignature as error:
             log.debug("rejected webhook: %s", error, extra={"reason": "invalid_signature"})
             return self._reject(Rejection.INVALID_SIGNATURE)
         try:
-            event = parse_event(body)
+            event = self._parse(body, header, secret)
         except InvalidPayload as error:
-            log.debug("rejected webhook: %s", error, extra={"reason": "invalid_payload"})
-            return self._reject(Rejection.INVALID_PAYLOAD)
-        if not self.allowlist.allows(event.type):
-            self.metrics.ignored.labels(type_label(event.type)).inc()
+            reason = (
+                Rejection.WRONG_ENDPOINT
+                if isinstance(error, WrongEndpoint)
+                else Rejection.INVALID_PAYLOAD
+            )
+            log.debug("rejected webhook: %s", error, extra={"reason": reason.value})
+            return self._reject(reason)
+        if not self._allows(event.type):
+            self.metrics.ignored(type_label(event.type)).inc()
             return _json(200, _IGNORED)
         record = Record(self.topic, event.key, body, event.headers(time.time_ns() // 1_000_000))
         started = time.perf_counter()
@@ -109,6 +129,26 @@ class WebhookIntake:
         self.metrics.publish_seconds.observe(time.perf_counter() - started)
         self.metrics.queued.inc()
         return _json(200, _QUEUED)
+
+    def _parse(self, body: bytes, header: str, secret: str) -> StripeEvent:
+        if self.thin is not None:
+            return self.thin.parse(body, header, secret)
+        try:
+            return parse_event(body)
+        except InvalidPayload:
+            if object_kind(body) == THIN_OBJECT:
+                raise WrongEndpoint(
+                    "a thin notification: post it to /webhooks/stripe/thin"
+                ) from None
+            raise
+
+    def _allows(self, event_type: str) -> bool:
+        """The allowlist; a thin notification by the v1 type it stands for, health always."""
+        if self.thin is None:
+            return self.allowlist.allows(event_type)
+        return event_type.startswith(HEALTH_PREFIX) or self.allowlist.allows(
+            snapshot_type(event_type)
+        )
 
     def _reject(self, reason: Rejection) -> web.Response:
         self.metrics.reject(reason)

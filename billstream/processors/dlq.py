@@ -23,6 +23,22 @@ NOT_OBJECT = "not_object"
 MISSING_FIELD = "missing_field"
 BAD_TYPE = "bad_type"
 
+# Reasons the resolver (`billstream resolve`) assigns to stripe.thin-events records it cannot
+# resolve: one per bounded Stripe failure of billstream/stripe_calls.py, plus its own two.
+RESOLVER_REASONS: tuple[str, ...] = (
+    "resolve_invalid",
+    "resolve_nothing_to_fetch",
+    "resolve_not_found",
+    "resolve_rate_limited",
+    "resolve_api_error",
+    "resolve_connection",
+    "resolve_invalid_request",
+    "resolve_authentication",
+    "resolve_conflict",
+)
+# Header naming the contract topic a dead letter is re-driven to (absent: stripe.events).
+HEADER_REPLAY_TO = "replay-to"
+
 # Every reason a dead letter can carry (its `error` header, billstream_dlq_total{reason}): the
 # one list. The worker exports each at 0 from start-up, so an alert sees the first dead letter
 # after a restart; tests/unit/processors/test_metric_labels.py fails on a reason missing here.
@@ -34,6 +50,7 @@ DLQ_REASONS: tuple[str, ...] = (
     MISSING_FIELD,
     BAD_TYPE,
     *LIMIT_REASONS,
+    *RESOLVER_REASONS,
 )
 
 

@@ -1,6 +1,7 @@
 """The Stripe side of a deferred downgrade: the pending plan's price, the item, one update.
 
-Sync stripe-python calls: `reconcile.py` runs them in a thread so the worker's loop keeps going.
+Sync stripe-python calls: `reconcile.py` runs them in a thread so the worker's loop keeps going,
+each through `call` (billstream/stripe_calls.py: the shared rate limit and retries).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import stripe
 
 from billstream.processors.config import ReducerConfig
 from billstream.processors.statuses import LIVE
+from billstream.stripe_calls import Call, direct
 
 # Stripe accepts at most 10 values in the Prices API `lookup_keys` filter.
 MAX_LOOKUP_KEYS = 10
@@ -50,9 +52,12 @@ def _is_price_id(key: str) -> bool:
 class PriceResolver:
     """Plan → price id by BILLING_PLAN_MAP in reverse: lookup keys first, then price ids."""
 
-    def __init__(self, client: stripe.StripeClient, config: ReducerConfig) -> None:
+    def __init__(
+        self, client: stripe.StripeClient, config: ReducerConfig, call: Call = direct
+    ) -> None:
         self._client = client
         self._config = config
+        self._call = call
         self._cache: dict[tuple[str, str | None], str] = {}
 
     def price_for(self, plan: str, interval: str | None) -> str:
@@ -66,9 +71,8 @@ class PriceResolver:
         keys = _plan_keys(self._config, plan)
         lookup_keys = [key for key in keys if not _is_price_id(key)][:MAX_LOOKUP_KEYS]
         if lookup_keys:
-            page = self._client.v1.prices.list(
-                {"lookup_keys": lookup_keys, "active": True, "limit": MAX_LOOKUP_KEYS}
-            )
+            params = {"lookup_keys": lookup_keys, "active": True, "limit": MAX_LOOKUP_KEYS}
+            page = self._call(lambda: self._client.v1.prices.list(params))  # type: ignore[arg-type]
             prices = [price.to_dict() for price in page.data]
             if prices:
                 return str(min(prices, key=lambda p: _preference(p, lookup_keys, interval))["id"])
@@ -112,24 +116,32 @@ def choose_item(subscription: Mapping[str, Any], plan: str | None, config: Reduc
 
 
 def apply_downgrade(
-    client: stripe.StripeClient, resolver: PriceResolver, due: Downgrade, config: ReducerConfig
+    client: stripe.StripeClient,
+    resolver: PriceResolver,
+    due: Downgrade,
+    config: ReducerConfig,
+    call: Call = direct,
 ) -> dict[str, Any]:
     """Switch the subscription to the pending plan's price now, without proration."""
     price = resolver.price_for(due.pending_plan, due.interval)
-    subscription = client.v1.subscriptions.retrieve(due.subscription_id).to_dict()
+    subscription = call(lambda: client.v1.subscriptions.retrieve(due.subscription_id)).to_dict()
     status = subscription.get("status")
     if status not in LIVE:
         raise DowngradeError(f"subscription {due.subscription_id} is {status}")
     item = choose_item(subscription, due.plan, config)
-    updated = client.v1.subscriptions.update(
-        due.subscription_id,
-        {
-            "items": [{"id": item, "price": price}],
-            "proration_behavior": "none",
-            "cancel_at_period_end": False,
-            "metadata": {"pending_plan": ""},  # an empty value deletes the key
-        },
-        {"idempotency_key": due.idempotency_key},
+    changes: dict[str, Any] = {
+        "items": [{"id": item, "price": price}],
+        "proration_behavior": "none",
+        "cancel_at_period_end": False,
+        "metadata": {"pending_plan": ""},  # an empty value deletes the key
+    }
+    # The idempotency key makes a retried update (stripe_calls) a replay, never a second switch.
+    updated = call(
+        lambda: client.v1.subscriptions.update(
+            due.subscription_id,
+            changes,  # type: ignore[arg-type]
+            {"idempotency_key": due.idempotency_key},
+        )
     )
     result: dict[str, Any] = updated.to_dict()
     return result

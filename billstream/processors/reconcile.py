@@ -28,6 +28,7 @@ from billstream.processors.downgrade import (
 from billstream.processors.schedules import SCHEDULE, pending_plan_source
 from billstream.processors.statuses import LIVE
 from billstream.settings import Settings
+from billstream.stripe_calls import Call, StripeCallFailed, StripeCalls, direct, shared_limiter
 from billstream.stripe_client import describe_stripe_error, make_stripe_client
 from billstream.tables.codec import decode_state
 from billstream.tables.state import CustomerState
@@ -119,16 +120,17 @@ async def reconcile_once(
     now: int,
     lookahead: int,
     limit: int,
+    call: Call = direct,
 ) -> RunReport:
     """Apply every due downgrade; one account's failure is counted and the batch goes on."""
     metrics.reconcile_runs.inc()
     due = due_downgrades(accounts, now, lookahead, limit)
     report = RunReport(due=len(due))
-    resolver = PriceResolver(client, config)
+    resolver = PriceResolver(client, config, call)
     for downgrade in due:
         try:
-            await asyncio.to_thread(apply_downgrade, client, resolver, downgrade, config)
-        except (stripe.StripeError, DowngradeError) as error:
+            await asyncio.to_thread(apply_downgrade, client, resolver, downgrade, config, call)
+        except (stripe.StripeError, StripeCallFailed, DowngradeError) as error:
             message = (
                 describe_stripe_error(error)
                 if isinstance(error, stripe.StripeError)
@@ -170,8 +172,10 @@ def register_reconcile_timer(
     """Add the timer to the Faust app when RECONCILE_CRON_ENABLED; returns one run, for tests."""
     if not settings.reconcile_cron_enabled:
         return None
-    stripe_client = client or make_stripe_client(settings)  # no key: fail at start, not later
+    # No key: fail at start, not later. Retries are stripe_calls', not stripe-python's.
+    stripe_client = client or make_stripe_client(settings, max_network_retries=0)
     config = ReducerConfig.from_settings(settings)
+    calls = StripeCalls(shared_limiter(settings.stripe_api_rate))
 
     async def reconcile_deferred_downgrades() -> RunReport:
         # One synchronous pass: nothing else touches the table while it is being read.
@@ -184,6 +188,7 @@ def register_reconcile_timer(
             now=int(time.time()),
             lookahead=settings.reconcile_cron_lookahead_seconds,
             limit=settings.reconcile_cron_batch_limit,
+            call=calls.call,
         )
 
     async def timer() -> None:

@@ -53,6 +53,7 @@ class Republisher:
     """acks=all, idempotent: `publish` returns once every record of the batch is durable."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.topic = settings.topic(STRIPE_EVENTS)
         self.producer = AIOKafkaProducer(
             **aiokafka_options(settings),
@@ -65,7 +66,7 @@ class Republisher:
     async def publish(self, letters: list[DeadLetter]) -> None:
         futures = [
             await self.producer.send(
-                self.topic,
+                self.settings.topic(replays.replay_topic(letter)),
                 value=letter.value,
                 key=letter.key,
                 headers=replays.replay_headers(letter),

@@ -18,8 +18,12 @@ from typing import Protocol
 
 import orjson
 
+from billstream.processors.dlq import HEADER_REPLAY_TO
 from billstream.redrive.letters import DeadLetter, Selection
 from billstream.routing import HEADER_ERROR, HEADER_SOURCE
+from billstream.topics import STRIPE_EVENTS, STRIPE_THIN_EVENTS
+
+REPLAYABLE = (STRIPE_EVENTS, STRIPE_THIN_EVENTS)
 
 SOURCE = b"replayed-from-dlq"
 BATCH_SIZE = 500
@@ -46,8 +50,18 @@ class Checkpoint:
 
 
 def replay_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
-    kept = [(k, v) for k, v in letter.headers if k not in (HEADER_ERROR, HEADER_SOURCE)]
+    dropped = (HEADER_ERROR, HEADER_SOURCE, HEADER_REPLAY_TO)
+    kept = [(k, v) for k, v in letter.headers if k not in dropped]
     return [*kept, (HEADER_SOURCE, SOURCE)]
+
+
+def replay_topic(letter: DeadLetter) -> str:
+    """The contract topic a letter goes back to: its `replay-to` (the resolver's records go back
+    to stripe.thin-events), else stripe.events. Any other value is not trusted: stripe.events."""
+    for key, value in letter.headers:
+        if key == HEADER_REPLAY_TO and value.decode(errors="replace") in REPLAYABLE:
+            return value.decode()
+    return STRIPE_EVENTS
 
 
 def load(path: Path, topic: str, selection: Selection) -> Checkpoint:

@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from billstream.settings import Settings
-from billstream.simulate import catalog, events
+from billstream.simulate import catalog, events, thin
 from billstream.simulate.expected import fold
 from billstream.simulate.sender import Sender, SendOptions
 from billstream.simulate.summary import render, summarize
@@ -45,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=events.API_VERSIONS,
         default=events.NEWEST_API,
         help=f"payload shape of this Stripe API version (default {events.NEWEST_API}, the newest)",
+    )
+    add(
+        "--destination",
+        choices=thin.DESTINATIONS,
+        default="snapshot",
+        help="event destination to play: snapshot webhooks, thin notifications (resolved by "
+        "`billstream resolve` against STRIPE_API_BASE), or both as during a migration",
     )
     add("--no-progress", action="store_true", help="no progress bar")
     add("--summary-json", type=Path, help="also write the summary as JSON to this file")
@@ -83,7 +90,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         if outcome.status in FAILED:
             bar.set_postfix_str(f"last failure: {outcome.status}", refresh=False)
 
-    report = asyncio.run(Sender(options, progress).run(traffic(config), total))
+    deliveries = thin.for_destination(traffic(config), args.destination)
+    report = asyncio.run(Sender(options, progress).run(deliveries, total))
     bar.close()
     summary = summarize(report, fold(report.outcomes, settings), seed, start, args.api_version)
     print(render(summary))

@@ -35,7 +35,7 @@ def fold(outcomes: Iterable[Outcome], settings: Settings) -> ExpectedState:
     for outcome in outcomes:
         if outcome.status != "queued":
             continue
-        event = orjson.loads(outcome.delivery.body)
+        event = orjson.loads(outcome.delivery.event_body)
         key = routing_key(event)
         try:
             states[key], _ = apply(states.get(key), event, config)

@@ -33,6 +33,7 @@ class SendOptions:
     timeout: float = 10.0
     max_retries: int = 4
     backoff: float = 0.25
+    thin_url: str | None = None  # thin deliveries' endpoint (default: url + "/thin")
 
 
 @dataclass
@@ -126,7 +127,10 @@ class Sender:
             "Stripe-Signature": sign_payload(delivery.body, secret, int(time.time())),
         }
         try:
-            async with session.post(self.options.url, data=delivery.body, headers=headers) as resp:
+            url = self.options.url
+            if delivery.destination == "thin":
+                url = self.options.thin_url or url.rstrip("/") + "/thin"
+            async with session.post(url, data=delivery.body, headers=headers) as resp:
                 try:
                     body = await resp.json(content_type=None)
                 except ValueError:

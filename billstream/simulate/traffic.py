@@ -18,6 +18,7 @@ from billstream.simulate import events, scenarios
 from billstream.simulate.story import DAY, Planned
 
 Kind = Literal["event", "duplicate", "bad_signature", "bad_payload"]
+Destination = Literal["snapshot", "thin"]
 SWAP_WINDOW = 3600  # seconds between two events that may arrive in the wrong order
 RETRY_WINDOW = 3 * DAY  # Stripe retries a delivery for up to three days
 
@@ -45,6 +46,14 @@ class Delivery:
     created: int
     tag: str | None = None
     out_of_order: bool = False
+    destination: Destination = "snapshot"
+    # A thin delivery's snapshot event (the body the resolver fetches back by id), for the fold.
+    snapshot: bytes | None = None
+
+    @property
+    def event_body(self) -> bytes:
+        """The v1 event this delivery stands for."""
+        return self.snapshot if self.snapshot is not None else self.body
 
 
 def encode(event: events.Json) -> bytes:

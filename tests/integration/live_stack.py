@@ -116,6 +116,7 @@ class LiveStack:
             "worker": self.settings.worker_web_port,
             "api": self.settings.api_port,
             "drift-audit": self.settings.drift_audit_port,
+            "resolve": self.settings.resolver_port,
         }
         return ports[service]
 

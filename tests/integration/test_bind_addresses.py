@@ -1,5 +1,5 @@
-"""INGEST_HOST, WORKER_WEB_HOST, API_HOST, DRIFT_AUDIT_HOST: each service listens on the address
-it is told, only.
+"""INGEST_HOST, WORKER_WEB_HOST, API_HOST, DRIFT_AUDIT_HOST, RESOLVER_HOST: each service listens
+on the address it is told, only.
 
 127.0.0.2 is loopback too on Linux, so "told 127.0.0.2" and "not on 127.0.0.1" are both
 checkable without leaving the machine.
@@ -27,6 +27,7 @@ FIELDS = {
     "worker": ("worker_web_host", "worker_web_port"),
     "api": ("api_host", "api_port"),
     "drift-audit": ("drift_audit_host", "drift_audit_port"),
+    "resolve": ("resolver_host", "resolver_port"),
 }
 START_TIMEOUT = 90.0
 
@@ -77,6 +78,7 @@ async def wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> No
         ("worker", "127.0.0.2", "127.0.0.1"),
         ("api", "127.0.0.2", "127.0.0.1"),
         ("drift-audit", "127.0.0.2", "127.0.0.1"),
+        ("resolve", "127.0.0.2", "127.0.0.1"),
         ("ingest", None, "127.0.0.2"),  # the default: loopback 127.0.0.1 only
     ],
 )
@@ -99,6 +101,8 @@ async def test_a_service_binds_only_where_it_is_told(
             stripe_api_base=f"http://127.0.0.1:{free_port()}",
             undelivered_recovery_interval_seconds=3600,
         )
+    if service == "resolve":  # needs a key; nothing on stripe.thin-events, so no call is made
+        overrides.update(stripe_api_key="sk_test_bind")
     settings = make_settings(
         kafka_bootstrap_servers=kafka_bootstrap,
         database_url=f"sqlite:///{tmp_path / 'api.db'}",

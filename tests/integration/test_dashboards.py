@@ -45,13 +45,14 @@ async def stack(
         # drift-audit against stripe-mock (its one fixture subscription; its fixture event is
         # outside the allowlist, so nothing is published): its panels must return data too.
         drift_audit_port=free_port(),
+        resolver_port=free_port(),  # the resolver too: its panels read its series
         stripe_api_key="sk_test_dashboards",
         stripe_api_base=stripe_mock,
         drift_audit_interval_seconds=2,
         undelivered_recovery_interval_seconds=2,
     )
     await ensure_topics(settings)
-    live = LiveStack(settings, tmp_path, services=(*SERVICES, "drift-audit"))
+    live = LiveStack(settings, tmp_path, services=(*SERVICES, "drift-audit", "resolve"))
     try:
         await live.start()
         yield live

@@ -300,7 +300,7 @@ async def test_after_the_catalogue_ingest_serves_and_logged_no_error(ingest: Ing
     answer = await exchange(ingest.port, signed(event_body()))
     assert (answer.status, answer.reason) == (200, "queued")
     metrics = await get_text(f"http://127.0.0.1:{ingest.port}/metrics")
-    assert 'stripe_webhook_rejected_total{reason="timeout"} 3.0' in metrics
+    assert 'stripe_webhook_rejected_total{endpoint="snapshot",reason="timeout"} 3.0' in metrics
     records = [json.loads(line) for line in ingest.child.log_path.read_text().splitlines()]
     assert [r for r in records if r["level"] in ("error", "critical")] == []
     refused = [r for r in records if r["msg"].startswith("refused a malformed HTTP request")]

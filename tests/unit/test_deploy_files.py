@@ -31,6 +31,7 @@ SERVICES = {
     "api",
     "postgres",
     "drift-audit",
+    "resolver",
     "prometheus",
     "grafana",
 }
@@ -39,6 +40,7 @@ BILLSTREAM_PORTS = {
     "worker": "WORKER_WEB_PORT",
     "api": "API_PORT",
     "drift-audit": "DRIFT_AUDIT_PORT",
+    "resolver": "RESOLVER_PORT",
 }
 SETTINGS_NAMES = {name.upper() for name in Settings.model_fields}
 INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)")
@@ -69,6 +71,7 @@ def test_every_service_is_there(compose: dict[str, Any]) -> None:
         "worker",
         "api",
         "drift-audit",
+        "resolver",
     }
 
 
@@ -76,7 +79,8 @@ def test_the_periodic_recovery_runs_only_when_asked_for(compose: dict[str, Any])
     """One per deployment, off by default (a profile), reading the api by its service name."""
     audit = compose["services"]["drift-audit"]
     assert audit["profiles"] == ["drift-audit"]
-    assert not any("profiles" in s for n, s in compose["services"].items() if n != "drift-audit")
+    optional = ("drift-audit", "resolver")
+    assert not any("profiles" in s for n, s in compose["services"].items() if n not in optional)
     assert "replicas" not in audit.get("deploy", {})
     env = audit["environment"]
     assert (
@@ -85,6 +89,13 @@ def test_the_periodic_recovery_runs_only_when_asked_for(compose: dict[str, Any])
     )
     assert env["STRIPE_API_KEY"].startswith("${STRIPE_API_KEY:?")
     assert env["DRIFT_HEAL"] == "${DRIFT_HEAL:-false}"
+
+
+def test_the_resolver_runs_only_when_asked_for_and_needs_a_key(compose: dict[str, Any]) -> None:
+    resolver = compose["services"]["resolver"]
+    assert resolver["profiles"] == ["resolver"]
+    assert resolver["command"] == ["resolve"]
+    assert resolver["environment"]["STRIPE_API_KEY"].startswith("${STRIPE_API_KEY:?")
 
 
 def test_kafka_is_the_official_image_in_kraft_mode(compose: dict[str, Any]) -> None:
@@ -161,6 +172,7 @@ def test_containers_bind_every_interface_and_the_api_needs_tokens(compose: dict[
         "worker": "WORKER_WEB_HOST",
         "api": "API_HOST",
         "drift-audit": "DRIFT_AUDIT_HOST",
+        "resolver": "RESOLVER_HOST",
     }
     dockerfile = (ROOT / "Dockerfile").read_text()
     for name, variable in hosts.items():

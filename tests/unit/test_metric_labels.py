@@ -21,7 +21,7 @@ from billstream.api.billing.metrics import BillingMetrics
 from billstream.api.metrics import RESULTS, ApiMetrics
 from billstream.drift import metrics as recovery
 from billstream.drift.audit import FIELDS
-from billstream.ingest.metrics import IngestMetrics, Rejection
+from billstream.ingest.metrics import Endpoint, IngestMetrics, Rejection
 from billstream.processors.dlq import DLQ_REASONS
 from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.payments import NOTICE_TYPES
@@ -80,11 +80,16 @@ def test_the_worker_exports_every_plan_change_of_its_plan_order_at_zero(
     assert len(samples) == 12
 
 
-def test_ingest_exports_every_rejection_reason_at_zero() -> None:
+def test_ingest_exports_every_rejection_reason_of_every_endpoint_at_zero() -> None:
     registry = CollectorRegistry()
     IngestMetrics(registry)
-    rejected = exported(registry, "stripe_webhook_rejected_total", "reason")
-    assert rejected == {reason.value: 0.0 for reason in Rejection}
+    rejected = {
+        (sample.labels["endpoint"], sample.labels["reason"]): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == "stripe_webhook_rejected_total"
+    }
+    assert rejected == {(e.value, r.value): 0.0 for e in Endpoint for r in Rejection}
 
 
 def test_the_api_exports_every_message_result_at_zero() -> None:

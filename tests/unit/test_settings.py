@@ -43,6 +43,8 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.billing_plan_order == ("FREE", "PRO", "BUSINESS")
     assert settings.database_url == "sqlite:///var/billstream.db"
     assert (settings.ingest_port, settings.worker_web_port, settings.api_port) == (8000, 6066, 8080)
+    assert (settings.resolver_port, settings.resolver_host) == (8070, "127.0.0.1")
+    assert settings.stripe_api_rate == 20
     loopback = ("127.0.0.1", "127.0.0.1", "127.0.0.1")
     assert (settings.ingest_host, settings.worker_web_host, settings.api_host) == loopback
     auth = (settings.api_tokens, settings.api_auth, settings.api_metrics_auth)

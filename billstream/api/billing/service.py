@@ -22,6 +22,7 @@ from billstream.api.billing.idempotency import ReplayCache
 from billstream.api.billing.metrics import BillingMetrics
 from billstream.api.billing.plans import PlanBook
 from billstream.settings import Settings
+from billstream.stripe_calls import INTERACTIVE, ONCE, StripeCalls, shared_limiter
 from billstream.stripe_client import make_stripe_client
 
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
@@ -45,9 +46,13 @@ class BillingService:
     ) -> BillingService:
         """`client`: tests pass a recording one; else one from the settings, if a key is set."""
         key = settings.stripe_api_key
+        # Retries are stripe_calls' (INTERACTIVE) on the client built here; a client handed in
+        # (tests' recording transport) keeps its own: one attempt, as before.
+        policy = ONCE if client is not None else INTERACTIVE
         if client is None and key is not None and key.get_secret_value():
-            client = make_stripe_client(settings)
-        gateway = None if client is None else StripeGateway(client)
+            client = make_stripe_client(settings, max_network_retries=0)
+        limiter = shared_limiter(settings.stripe_api_rate)
+        gateway = None if client is None else StripeGateway(client, StripeCalls(limiter, policy))
         book = PlanBook.from_settings(settings)
 
         async def load() -> Catalog:

@@ -10,6 +10,7 @@ import pytest
 import stripe
 
 from billstream.drift.listing import MAX_RESUME_SECONDS, Listing, list_remaining
+from billstream.stripe_calls import StripeCallFailed
 from billstream.stripe_pages import Backoff
 from tests.support import factories as f
 from tests.support.settings import SettingsFactory
@@ -42,7 +43,7 @@ def test_a_listing_interrupted_by_stripe_resumes_from_its_checkpoint_file(
 ) -> None:
     client, transport, pages = client_and_pages
     path = tmp_path / "drift.json"
-    with pytest.raises(stripe.RateLimitError):
+    with pytest.raises(StripeCallFailed, match="rate_limited"):
         list_remaining(client, Listing(path), page_size=2, backoff=ONCE)
 
     resumed = Listing(path)  # a new process: only the files remain
@@ -62,7 +63,7 @@ def test_the_periodic_audit_keeps_its_position_in_memory(
 ) -> None:
     client, _transport, pages = client_and_pages
     listing = Listing()
-    with pytest.raises(stripe.RateLimitError):
+    with pytest.raises(StripeCallFailed, match="rate_limited"):
         list_remaining(client, listing, page_size=2, backoff=ONCE)
     assert list_remaining(client, listing, page_size=2, backoff=ONCE) == 2
     assert [s["id"] for s in listing.subscriptions()] == [f"sub_{i}" for i in range(7)]

@@ -64,3 +64,8 @@ def test_make_dev_runs_drift_audit_only_when_an_interval_is_set(
     assert default_services(make_settings()) == ["ingest", "worker", "api"]
     configured = make_settings(undelivered_recovery_interval_seconds=900)
     assert default_services(configured) == ["ingest", "worker", "api", "drift-audit"]
+
+
+def test_make_dev_runs_the_resolver_only_with_a_stripe_key(make_settings: SettingsFactory) -> None:
+    keyed = make_settings(stripe_api_key="sk_test_dev")
+    assert default_services(keyed) == ["ingest", "worker", "api", "resolve"]

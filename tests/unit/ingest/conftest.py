@@ -40,7 +40,11 @@ class Ingest:
     settings: Settings
 
     async def post(
-        self, body: bytes, signature: str | None = "sign", secret: str = SECRET
+        self,
+        body: bytes,
+        signature: str | None = "sign",
+        secret: str = SECRET,
+        path: str = WEBHOOK_PATH,
     ) -> tuple[int, dict[str, Any]]:
         """POST `body`; `signature="sign"` signs it now with `secret`, None sends no header."""
         headers = {"Content-Type": "application/json"}
@@ -48,7 +52,7 @@ class Ingest:
             signature = sign_payload(body, secret)
         if signature is not None:
             headers["Stripe-Signature"] = signature
-        response = await self.client.post(WEBHOOK_PATH, data=body, headers=headers)
+        response = await self.client.post(path, data=body, headers=headers)
         return response.status, await response.json()
 
 

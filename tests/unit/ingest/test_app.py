@@ -33,13 +33,15 @@ async def test_metrics_exposes_the_contract_names(ingest: Ingest) -> None:
     await ingest.post(event_body(), signature=None)
     text = await (await ingest.client.get("/metrics")).text()
     for line in (
-        "stripe_webhook_received_total 3.0",
-        "stripe_webhook_queued_total 1.0",
-        "stripe_webhook_invalid_signature_total 1.0",
-        'stripe_webhook_ignored_total{type="charge.succeeded"} 1.0',
-        'stripe_webhook_rejected_total{reason="invalid_signature"} 1.0',
-        'stripe_webhook_rejected_total{reason="unavailable"} 0.0',
-        "stripe_webhook_publish_seconds_count 1.0",
+        'stripe_webhook_received_total{endpoint="snapshot"} 3.0',
+        'stripe_webhook_received_total{endpoint="thin"} 0.0',
+        'stripe_webhook_queued_total{endpoint="snapshot"} 1.0',
+        'stripe_webhook_invalid_signature_total{endpoint="snapshot"} 1.0',
+        'stripe_webhook_ignored_total{endpoint="snapshot",type="charge.succeeded"} 1.0',
+        'stripe_webhook_rejected_total{endpoint="snapshot",reason="invalid_signature"} 1.0',
+        'stripe_webhook_rejected_total{endpoint="snapshot",reason="unavailable"} 0.0',
+        'stripe_webhook_rejected_total{endpoint="thin",reason="wrong_endpoint"} 0.0',
+        'stripe_webhook_publish_seconds_count{endpoint="snapshot"} 1.0',
     ):
         assert line in text.splitlines()
 

@@ -16,12 +16,13 @@ from tests.unit.ingest.support import SECRET
 
 ANSWERS = {
     200: {"queued", "ignored"},
-    400: {"invalid_signature", "invalid_payload"},
+    400: {"invalid_signature", "invalid_payload", "wrong_endpoint"},
     413: {"too_large"},
 }
 REASONS = {
     "invalid_signature",
     "invalid_payload",
+    "wrong_endpoint",
     "too_large",
     "timeout",
     "unavailable",

@@ -11,6 +11,7 @@ import pytest
 
 from billstream.redrive import replay as replays
 from billstream.redrive.letters import DeadLetter, Selection, Summary
+from billstream.redrive.replay import replay_headers, replay_topic
 
 
 @dataclass
@@ -119,3 +120,16 @@ async def test_another_selection_starts_afresh_and_a_dry_run_writes_nothing(tmp_
     dry = await replays.replay(stream(letters), Selection(reason="bad_type"), None, other, dry_path)
     assert dry.replayed == 1
     assert not dry_path.exists()
+
+
+def _letter(headers: list[tuple[str, bytes]]) -> DeadLetter:
+    return DeadLetter(0, 0, 0, b"k", b"{}", headers, "resolve_not_found", "evt_1", "v1.x")
+
+
+def test_a_resolver_letter_goes_back_to_the_thin_topic_without_its_replay_header() -> None:
+    thin = _letter([("error", b"resolve_not_found"), ("replay-to", b"stripe.thin-events")])
+    assert replay_topic(thin) == "stripe.thin-events"
+    assert ("replay-to", b"stripe.thin-events") not in replay_headers(thin)
+    assert replay_topic(_letter([("error", b"not_json")])) == "stripe.events"
+    # Only a contract topic: a forged header cannot send records anywhere else.
+    assert replay_topic(_letter([("replay-to", b"billing.account-state")])) == "stripe.events"

@@ -14,6 +14,7 @@ from billstream.backfill.lister import (
     server_filter,
 )
 from billstream.backfill.publisher import encode_event
+from billstream.stripe_calls import StripeCallFailed
 from tests.support.settings import SettingsFactory
 from tests.support.stripe_api import PagedEvents, RecordingClient, client_for, stripe_event
 
@@ -80,7 +81,7 @@ def test_rate_limiting_that_never_ends_is_an_error(
     transport = RecordingClient(rewrite=PagedEvents(history, rate_limited=10))
     client = client_for(make_settings(stripe_api_key=KEY, stripe_api_base=stripe_mock), transport)
 
-    with pytest.raises(stripe.RateLimitError):
+    with pytest.raises(StripeCallFailed, match="rate_limited"):
         list(
             events_newest_first(
                 client, 0, ("*",), backoff=Backoff(attempts=3), sleep=lambda s: None
@@ -103,21 +104,26 @@ def test_published_value_is_the_json_stripe_sent(
     assert orjson.loads(encode_event(event)) == orjson.loads(page.last_response.body)["data"][0]
 
 
-def test_bad_key_and_closed_port_raise_stripe_errors(
+def test_bad_key_and_closed_port_raise_typed_failures(
     make_settings: SettingsFactory, stripe_mock: str, closed_port_url: str
 ) -> None:
+    bad_transport = RecordingClient()
     bad = client_for(
-        make_settings(stripe_api_key="rk_nope", stripe_api_base=stripe_mock), RecordingClient()
+        make_settings(stripe_api_key="rk_nope", stripe_api_base=stripe_mock), bad_transport
     )
-    with pytest.raises(stripe.AuthenticationError) as rejected:
+    with pytest.raises(StripeCallFailed) as rejected:
         list(events_newest_first(bad, 0, ("*",)))
-    assert rejected.value.http_status == 401
+    assert rejected.value.reason == "authentication"
+    assert isinstance(rejected.value.error, stripe.AuthenticationError)
+    assert rejected.value.error.http_status == 401
+    assert len(bad_transport.sent) == 1  # a refused key is not retried
 
     closed = client_for(
         make_settings(stripe_api_key=KEY, stripe_api_base=closed_port_url), RecordingClient()
     )
-    with pytest.raises(stripe.APIConnectionError):
-        list(events_newest_first(closed, 0, ("*",)))
+    with pytest.raises(StripeCallFailed) as unreachable:
+        list(events_newest_first(closed, 0, ("*",), backoff=Backoff(attempts=2, base=0.01)))
+    assert unreachable.value.reason == "connection"
 
 
 def test_type_rules_match_the_ingest_allowlist() -> None:

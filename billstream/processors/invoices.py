@@ -152,10 +152,11 @@ def payment_state(state: CustomerState) -> str:
     return found
 
 
-def _expired(invoice: InvoiceState, horizon: int) -> bool:
-    """Closed before `horizon`, or only a decline reason older than it that no episode took."""
+def _expired(invoice: InvoiceState, horizon: int, closed_horizon: int) -> bool:
+    """Closed before `closed_horizon`, or only a decline reason older than `horizon` (the
+    de-duplication horizon) that no episode took."""
     if invoice.closed_at is not None:
-        return invoice.closed_at < horizon
+        return invoice.closed_at < closed_horizon
     return (
         invoice.decline_at is not None
         and invoice.decline_at < horizon
@@ -165,11 +166,19 @@ def _expired(invoice: InvoiceState, horizon: int) -> bool:
     )
 
 
-def prune_closed(state: CustomerState, horizon: int) -> None:
-    """Forget invoices closed before `horizon`: Stripe stops retrying long before that."""
+def prune_closed(state: CustomerState, horizon: int, closed_horizon: int) -> None:
+    """Forget invoices closed before `closed_horizon`.
+
+    A closed invoice is the tombstone that keeps a replayed failure from reopening it, so it
+    outlives Stripe's 30-day event retention (what `billstream backfill` can republish), not
+    only its 3 days of retries. It is a few fields once closed, so the state stays bounded.
+    """
+    closed_horizon = min(horizon, closed_horizon)
     for invoice in state.invoices.values():
-        if _expired(invoice, horizon):
+        if _expired(invoice, horizon, closed_horizon):
             break
     else:
         return  # the usual case: nothing to forget
-    state.invoices = {i: v for i, v in state.invoices.items() if not _expired(v, horizon)}
+    state.invoices = {
+        i: v for i, v in state.invoices.items() if not _expired(v, horizon, closed_horizon)
+    }

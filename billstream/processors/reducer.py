@@ -115,7 +115,7 @@ def apply(
 
 
 def _remember(state: CustomerState, event: Envelope, config: ReducerConfig) -> None:
-    """Record the event id; forget ids and closed invoices past the retention horizon."""
+    """Record the event id; forget ids and closed invoices past their retention horizons."""
     seen, created = state.seen, event.created
     seen[event.id] = created
     if created > state.newest_created:
@@ -123,4 +123,4 @@ def _remember(state: CustomerState, event: Envelope, config: ReducerConfig) -> N
     horizon = state.newest_created - config.dedup_retention_seconds
     if min(seen.values()) < horizon:
         state.seen = {i: c for i, c in seen.items() if c >= horizon}
-    prune_closed(state, horizon)
+    prune_closed(state, horizon, state.newest_created - config.closed_invoice_retention_seconds)

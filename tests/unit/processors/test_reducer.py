@@ -109,8 +109,8 @@ def test_closed_invoices_are_forgotten_after_the_retention_open_ones_kept() -> N
     events = [
         invoice_event("invoice.payment_failed", created=0, invoice_id="in_open"),
         invoice_event("invoice.paid", created=0, invoice_id="in_paid"),
-        invoice_event("invoice.paid", created=7 * DAY, invoice_id="in_recent"),
-        invoice_event("invoice.finalized", created=7 * DAY + 1, invoice_id="in_x"),
+        invoice_event("invoice.paid", created=35 * DAY, invoice_id="in_recent"),
+        invoice_event("invoice.finalized", created=35 * DAY + 1, invoice_id="in_x"),
     ]
     state, _ = fold(events)
 

@@ -2,10 +2,10 @@
 
 Stripe's `created` has 1-second granularity, so several updates often share a second and the
 delivery order is no clue. Rules, first that decides wins (docs/state.md, "Same-second ties"):
-a replay of an event already seen at that second changes nothing; a refetch answer is the
-truth as of its fetch; endings are terminal; the lifecycle orders some statuses; an update's
-`data.previous_attributes` names the state it came from. Otherwise the later delivery wins, and
-with STRIPE_API_KEY set the worker asks for a refetch.
+a replay of an event already seen at that second changes nothing; a refetch answer is
+the truth as of its fetch; endings are terminal; an update's `data.previous_attributes`
+names the state it came from; the lifecycle orders some events and statuses. Otherwise the
+later delivery wins, and with STRIPE_API_KEY set the worker asks for a refetch.
 """
 
 from __future__ import annotations
@@ -72,8 +72,10 @@ def _previous_price(previous: Mapping[str, Any]) -> str | None:
     data = items.get("data") if isinstance(items, Mapping) else None
     if isinstance(data, list) and len(data) == 1 and isinstance(data[0], Mapping):
         price = data[0].get("price")
-        if isinstance(price, Mapping) and isinstance(price.get("id"), str):
-            return str(price["id"])
+        if isinstance(price, Mapping):
+            # As the record keeps it (processors/plans.py): the lookup key, else the id.
+            key = price.get("lookup_key") or price.get("id")
+            return key if isinstance(key, str) else None
     plan = previous.get("plan")
     if isinstance(plan, Mapping) and isinstance(plan.get("id"), str):
         return str(plan["id"])
@@ -121,12 +123,14 @@ def resolve_tie(
         return Tie(False, "identical")
     if is_terminal(current) != is_terminal(incoming):
         return Tie(is_terminal(incoming), "terminal")
-    lifecycle = _lifecycle(current, incoming)
-    if lifecycle is not None:
-        return Tie(lifecycle, "lifecycle")
+    # Stripe's own word on where an update came from outranks the lifecycle's general order
+    # (an active subscription can be put back on trial, with previous_attributes saying so).
     after, before = _came_from(incoming, current), _came_from(current, incoming)
     if after != before:
         return Tie(after, "previous_attributes")
+    lifecycle = _lifecycle(current, incoming)
+    if lifecycle is not None:
+        return Tie(lifecycle, "lifecycle")
     return Tie(True, "refetch_requested" if refetch else "later_delivery")
 
 

@@ -152,11 +152,10 @@ def payment_state(state: CustomerState) -> str:
     return found
 
 
-def _expired(invoice: InvoiceState, horizon: int, closed_horizon: int) -> bool:
-    """Closed before `closed_horizon`, or only a decline reason older than `horizon` (the
-    de-duplication horizon) that no episode took."""
+def _expired(invoice: InvoiceState, horizon: int) -> bool:
+    """Closed before `horizon`, or only a decline reason older than it that no episode took."""
     if invoice.closed_at is not None:
-        return invoice.closed_at < closed_horizon
+        return invoice.closed_at < horizon
     return (
         invoice.decline_at is not None
         and invoice.decline_at < horizon
@@ -167,18 +166,36 @@ def _expired(invoice: InvoiceState, horizon: int, closed_horizon: int) -> bool:
 
 
 def prune_closed(state: CustomerState, horizon: int, closed_horizon: int) -> None:
-    """Forget invoices closed before `closed_horizon`.
+    """Forget invoices closed before `horizon` (the de-duplication horizon), each leaving a
+    compact tombstone (closed_at, outcome) until `closed_horizon`.
 
-    A closed invoice is the tombstone that keeps a replayed failure from reopening it, so it
-    outlives Stripe's 30-day event retention (what `billstream backfill` can republish), not
-    only its 3 days of retries. It is a few fields once closed, so the state stays bounded.
+    The tombstone keeps a replayed failure from reopening the invoice for as long as
+    `billstream backfill` can republish it (Stripe keeps events 30 days), while the episode
+    rules and records see the invoice forgotten at the same time as before.
     """
-    closed_horizon = min(horizon, closed_horizon)
+    tombstones = state.closed_invoices
+    if tombstones and min(closed_at for closed_at, _ in tombstones.values()) < closed_horizon:
+        state.closed_invoices = {i: t for i, t in tombstones.items() if t[0] >= closed_horizon}
     for invoice in state.invoices.values():
-        if _expired(invoice, horizon, closed_horizon):
+        if _expired(invoice, horizon):
             break
     else:
         return  # the usual case: nothing to forget
-    state.invoices = {
-        i: v for i, v in state.invoices.items() if not _expired(v, horizon, closed_horizon)
-    }
+    kept: dict[str, InvoiceState] = {}
+    buried = dict(state.closed_invoices)
+    for invoice_id, invoice in state.invoices.items():
+        if not _expired(invoice, horizon):
+            kept[invoice_id] = invoice
+        elif invoice.closed_at is not None and invoice.closed_at >= closed_horizon:
+            buried[invoice_id] = (invoice.closed_at, invoice.outcome or "lost")
+    state.invoices = kept
+    state.closed_invoices = buried
+
+
+def is_buried(state: CustomerState, event: Envelope) -> bool:
+    """An invoice event for an invoice closed past the de-duplication horizon: a replay (or a
+    payment of a long-lost invoice), which changes nothing."""
+    if not state.closed_invoices:
+        return False
+    invoice_id = event.obj.get("id")
+    return isinstance(invoice_id, str) and invoice_id in state.closed_invoices

@@ -19,7 +19,7 @@ from billstream.processors.entitlements import apply_entitlements_event, pending
 from billstream.processors.episodes import track_episodes
 from billstream.processors.invoices import PAID as INVOICE_PAID
 from billstream.processors.invoices import RULE_TYPES as INVOICE_RULES
-from billstream.processors.invoices import apply_invoice_event, prune_closed
+from billstream.processors.invoices import apply_invoice_event, is_buried, prune_closed
 from billstream.processors.parsing import Envelope, InvalidEvent, read_envelope
 from billstream.processors.payments import NOTICES, apply_payment_event
 from billstream.processors.schedules import PREFIX as SCHEDULE_PREFIX
@@ -80,6 +80,8 @@ def _rules() -> dict[str, Rule]:
 
 
 RULES = _rules()
+# The rules of an invoice object (data.object.id is the invoice id): a buried invoice skips them.
+_INVOICE_EVENTS = INVOICE_RULES | INVOICE_PAID
 
 
 def apply(
@@ -105,6 +107,8 @@ def apply(
     elif (notice := NOTICES.get(event_type)) is not None:
         effects.append(notice)
     rule = RULES.get(event_type)
+    if rule is not None and event_type in _INVOICE_EVENTS and is_buried(new, envelope):
+        rule = None  # a replay of a long-closed invoice: remembered, nothing else
     if rule is not None:
         rule(new, envelope, config, effects)
         track_episodes(state, new, effects)

@@ -180,6 +180,10 @@ class CustomerState:
     entitlements: EntitlementsState | None = None
     # Added after schema 1 shipped: values written before it have none (read as empty).
     schedules: dict[str, ScheduleState] = field(default_factory=dict)
+    # Invoices closed past the de-duplication horizon, as compact tombstones: invoice id ->
+    # (closed_at, outcome), kept CLOSED_INVOICE_RETENTION_SECONDS so that no replay within
+    # Stripe's 30-day event retention reopens one (schema 2; none in older values).
+    closed_invoices: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def clone(self) -> CustomerState:
         """A copy safe to change: records are frozen, so copying the containers suffices."""
@@ -193,6 +197,7 @@ class CustomerState:
             self.deleted,
             self.entitlements,
             self.schedules.copy(),
+            self.closed_invoices.copy() if self.closed_invoices else {},
         )
 
     def account_view(self) -> dict[str, Any] | None:
@@ -220,6 +225,7 @@ class CustomerState:
             "deleted": self.deleted,
             "entitlements": None if self.entitlements is None else _plain(self.entitlements),
             "schedules": [asdict(s) for _, s in sorted(self.schedules.items())],
+            "closed_invoices": {i: list(t) for i, t in sorted(self.closed_invoices.items())},
         }
 
     @classmethod
@@ -248,6 +254,9 @@ class CustomerState:
                 bool(entitlements["complete"]),
             ),
             schedules={s.id: s for s in schedules},
+            closed_invoices={
+                str(i): (int(t[0]), str(t[1])) for i, t in data.get("closed_invoices", {}).items()
+            },
         )
 
 

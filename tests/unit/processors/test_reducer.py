@@ -109,12 +109,13 @@ def test_closed_invoices_are_forgotten_after_the_retention_open_ones_kept() -> N
     events = [
         invoice_event("invoice.payment_failed", created=0, invoice_id="in_open"),
         invoice_event("invoice.paid", created=0, invoice_id="in_paid"),
-        invoice_event("invoice.paid", created=35 * DAY, invoice_id="in_recent"),
-        invoice_event("invoice.finalized", created=35 * DAY + 1, invoice_id="in_x"),
+        invoice_event("invoice.paid", created=7 * DAY, invoice_id="in_recent"),
+        invoice_event("invoice.finalized", created=7 * DAY + 1, invoice_id="in_x"),
     ]
     state, _ = fold(events)
 
     assert set(state.invoices) == {"in_open", "in_recent"}
+    assert state.closed_invoices == {"in_paid": (0, "paid")}  # a tombstone (35 days)
     assert view(state)["payment_state"] == "past_due"
 
 

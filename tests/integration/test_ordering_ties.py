@@ -56,7 +56,7 @@ async def test_an_undecided_tie_is_refetched_and_the_answer_wins(
         worker_data_dir=str(tmp_path / "worker"),
     )
     customer, sub = f"cus_tie_{unique_id}", f"sub_tie_{unique_id}"
-    common = {"customer": customer, "sub_id": sub, "created": CREATED}
+    common: dict[str, Any] = {"customer": customer, "sub_id": sub, "created": CREATED}
     stack = LiveStack(settings, tmp_path, with_prometheus=False)
     api = f"http://127.0.0.1:{settings.api_port}"
     await stack.start()

@@ -10,7 +10,7 @@ DURATION ?= 600
 RATE ?= 1000
 
 .DEFAULT_GOAL := help
-.PHONY: help deps-base deps-test install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status clean bench audit fuzz simulate bench-ingest bench-api bench-worker bench-redrive bench-cohorts bench-drift soak
+.PHONY: help deps-base deps-test install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status clean bench audit fuzz simulate bench-ingest bench-api bench-worker bench-redrive bench-cohorts bench-drift bench-state soak
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +79,9 @@ bench-cohorts: install deps-test ## 12-month dunning cohorts over 100k episodes 
 
 bench-drift: install deps-test ## drift audit: Stripe calls and s per 1,000 customers vs bare stripe-python listing (stripe-mock)
 	$(BIN)/python -m bench.drift $(BENCH_DRIFT_ARGS)
+
+bench-state: install ## table value bytes per customer over a year of billing: this state vs schema 1's 7-day retention
+	$(BIN)/python -m bench.state_size $(BENCH_STATE_ARGS)
 
 bench-reducer: install ## worker per-record compute (apply_record + metrics) µs/record vs orjson loads+dumps; no broker
 	$(BIN)/python -m bench.reducer $(BENCH_REDUCER_ARGS)

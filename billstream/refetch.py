@@ -1,5 +1,8 @@
 """Refetch requests and the synthetic events that answer them: the one definition.
 
+Ids derive from a deterministic seed, so repeated requests, and the synthetic events that
+answer them, end as duplicates.
+
 The worker publishes a request to stripe.thin-events when it needs Stripe's current copy of an
 object (an entitlements summary with more pages; an ambiguous same-second subscription update);
 the resolver fetches it and publishes a synthetic event to stripe.events with `source:
@@ -14,19 +17,72 @@ Request (JSON, key: the customer id, header `source: refetch`):
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+
+import orjson
+
+from billstream.routing import headers_for
 
 REQUEST_OBJECT = "billstream.refetch_request"
 REQUEST_PREFIX = "rfq_"
 SOURCE = "refetch"
+SUBSCRIPTION_TIE = "same_second_tie"
+SUBSCRIPTION_UPDATED = "customer.subscription.updated"
 
 # The event type a refetched object is folded as, when the request names none.
 DEFAULT_EVENT_TYPES = {
-    "subscription": "customer.subscription.updated",
+    "subscription": SUBSCRIPTION_UPDATED,
     "invoice": "invoice.updated",
     "customer": "customer.updated",
     "subscription_schedule": "subscription_schedule.updated",
 }
+
+
+def request_id(seed: str) -> str:
+    """`rfq_` + 24 hex of sha256(seed)."""
+    return REQUEST_PREFIX + hashlib.sha256(seed.encode()).hexdigest()[:24]
+
+
+def refetch_request(
+    seed: str, created: int, customer_id: str, related_object: dict[str, str], reason: str
+) -> dict[str, Any]:
+    """The request object, as the resolver reads it."""
+    return {
+        "object": REQUEST_OBJECT,
+        "id": request_id(seed),
+        "created": created,
+        "customer": customer_id,
+        "related_object": related_object,
+        "reason": reason,
+    }
+
+
+def subscription_tie_request(
+    customer_id: str, subscription_id: str, created: int
+) -> dict[str, Any]:
+    """Fetch the subscription: the answer is an authoritative update at `created`."""
+    value = refetch_request(
+        f"subscription:{customer_id}:{subscription_id}:{created}",
+        created,
+        customer_id,
+        {
+            "id": subscription_id,
+            "type": "subscription",
+            "url": f"/v1/subscriptions/{subscription_id}",
+        },
+        SUBSCRIPTION_TIE,
+    )
+    value["event_type"] = SUBSCRIPTION_UPDATED
+    return value
+
+
+def request_record(
+    value: dict[str, Any], received_at_ms: int, account: str | None
+) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """Key (the customer id), value and headers (the contract's, `source: refetch`)."""
+    headers = headers_for(value["id"], REQUEST_OBJECT, received_at_ms, account, SOURCE)
+    return str(value["customer"]).encode(), orjson.dumps(value), headers
 
 
 def synthetic_event_id(request_id: str) -> str:

@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     worker_store: str = Field("memory://", pattern=r"^(memory|rocksdb)://.*$")
     worker_data_dir: str = "var/worker"
     dedup_retention_seconds: int = Field(7 * 86400, ge=3 * 86400)
+    # Closed invoices outlive Stripe's 30-day event retention, so no replay reopens one.
+    closed_invoice_retention_seconds: int = Field(35 * 86400, ge=30 * 86400)
     worker_session_timeout: float = Field(
         30.0, ge=6, le=300, description="seconds before a dead worker's partitions move on"
     )

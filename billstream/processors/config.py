@@ -17,6 +17,11 @@ class ReducerConfig:
     default_plan: str = "FREE"
     plan_order: tuple[str, ...] = ("FREE", "PRO", "BUSINESS")
     dedup_retention_seconds: int = 7 * 86400
+    # Closed invoices are kept this long in event time (at least the de-duplication horizon),
+    # so a replay within Stripe's 30-day event retention never reopens one (docs/state.md).
+    closed_invoice_retention_seconds: int = 35 * 86400
+    # STRIPE_API_KEY set: an ambiguous same-second tie asks the resolver for a refetch.
+    refetch_ties: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReducerConfig:
@@ -25,6 +30,8 @@ class ReducerConfig:
             default_plan=settings.billing_default_plan,
             plan_order=tuple(settings.billing_plan_order),
             dedup_retention_seconds=settings.dedup_retention_seconds,
+            closed_invoice_retention_seconds=settings.closed_invoice_retention_seconds,
+            refetch_ties=settings.stripe_api_key is not None,
         )
 
     def tier(self, plan: str | None) -> int:

@@ -172,3 +172,21 @@ class ScheduleEvent(Effect):
     """A `subscription_schedule.*` event was received (label: its type)."""
 
     type: str
+
+
+@dataclass(frozen=True)
+class OrderingTie(Effect):
+    """Two events of one subscription at the same `created`: how the tie was decided
+    (processors/ordering.py; label of billstream_ordering_ties_total)."""
+
+    resolution: str
+
+
+@dataclass(frozen=True)
+class SubscriptionRefetch(Effect):
+    """A same-second tie no rule decides: the worker asks the resolver to fetch the
+    subscription, folded back as an authoritative update at `created`."""
+
+    customer_id: str
+    subscription_id: str
+    created: int

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from billstream.entitlements.request import request_record as entitlements_request_record
+from billstream.entitlements.request import entitlements_request
 from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
 from billstream.processors.dlq import (
@@ -28,6 +28,7 @@ from billstream.processors.metrics import ProcessorMetrics
 from billstream.processors.parsing import InvalidEvent
 from billstream.processors.produce import Producer
 from billstream.processors.steps import Applied, StateCache, apply_record
+from billstream.refetch import request_record, subscription_tie_request
 from billstream.routing import HEADER_ACCOUNT, HEADER_EVENT_ID, HEADER_RECEIVED_AT
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,8 @@ class EventProcessor:
     episodes_topic: str | None = None  # billing.invoice-episodes; None: not published
     states: StateCache = field(default_factory=StateCache)
     # Where refetch requests go (stripe.thin-events, read by the resolver): entitlements beyond
-    # a summary's first page; None when refetching is off (no STRIPE_API_KEY).
+    # a summary's first page, same-second subscription ties no rule decides; None when
+    # refetching is off (no STRIPE_API_KEY).
     refetch_topic: str | None = None
 
     async def handle(self, record: Record) -> None:
@@ -117,16 +119,18 @@ class EventProcessor:
         assert self.refetch_topic is not None
         for effect in effects:
             if type(effect) is fx.EntitlementsIncomplete:
-                account = header_value(headers, HEADER_ACCOUNT)
-                key, value, request_headers = entitlements_request_record(
-                    effect.customer_id,
-                    effect.created,
-                    int(time.time() * 1000),
-                    account.decode() if account else None,
+                request = entitlements_request(effect.customer_id, effect.created)
+            elif type(effect) is fx.SubscriptionRefetch:
+                request = subscription_tie_request(
+                    effect.customer_id, effect.subscription_id, effect.created
                 )
-                await self.app.producer.produce(
-                    self.refetch_topic, key, value, headers=request_headers
-                )
+            else:
+                continue
+            account = header_value(headers, HEADER_ACCOUNT)
+            key, value, request_headers = request_record(
+                request, int(time.time() * 1000), account.decode() if account else None
+            )
+            await self.app.producer.produce(self.refetch_topic, key, value, headers=request_headers)
 
     async def _dead_letter(
         self, record: Record, headers: list[tuple[str, bytes]], reason: str

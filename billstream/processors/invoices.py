@@ -165,11 +165,37 @@ def _expired(invoice: InvoiceState, horizon: int) -> bool:
     )
 
 
-def prune_closed(state: CustomerState, horizon: int) -> None:
-    """Forget invoices closed before `horizon`: Stripe stops retrying long before that."""
+def prune_closed(state: CustomerState, horizon: int, closed_horizon: int) -> None:
+    """Forget invoices closed before `horizon` (the de-duplication horizon), each leaving a
+    compact tombstone (closed_at, outcome) until `closed_horizon`.
+
+    The tombstone keeps a replayed failure from reopening the invoice for as long as
+    `billstream backfill` can republish it (Stripe keeps events 30 days), while the episode
+    rules and records see the invoice forgotten at the same time as before.
+    """
+    tombstones = state.closed_invoices
+    if tombstones and min(closed_at for closed_at, _ in tombstones.values()) < closed_horizon:
+        state.closed_invoices = {i: t for i, t in tombstones.items() if t[0] >= closed_horizon}
     for invoice in state.invoices.values():
         if _expired(invoice, horizon):
             break
     else:
         return  # the usual case: nothing to forget
-    state.invoices = {i: v for i, v in state.invoices.items() if not _expired(v, horizon)}
+    kept: dict[str, InvoiceState] = {}
+    buried = dict(state.closed_invoices)
+    for invoice_id, invoice in state.invoices.items():
+        if not _expired(invoice, horizon):
+            kept[invoice_id] = invoice
+        elif invoice.closed_at is not None and invoice.closed_at >= closed_horizon:
+            buried[invoice_id] = (invoice.closed_at, invoice.outcome or "lost")
+    state.invoices = kept
+    state.closed_invoices = buried
+
+
+def is_buried(state: CustomerState, event: Envelope) -> bool:
+    """An invoice event for an invoice closed past the de-duplication horizon: a replay (or a
+    payment of a long-lost invoice), which changes nothing."""
+    if not state.closed_invoices:
+        return False
+    invoice_id = event.obj.get("id")
+    return isinstance(invoice_id, str) and invoice_id in state.closed_invoices

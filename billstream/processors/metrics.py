@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from billstream.processors import effects as fx
 from billstream.processors.dlq import DLQ_REASONS
+from billstream.processors.ordering import RESOLUTIONS as TIE_RESOLUTIONS
 from billstream.processors.payments import NOTICE_TYPES
 from billstream.processors.reducer import SUBSCRIPTION_EVENT_TYPES
 from billstream.processors.schedules import SCHEDULE_EVENT_TYPES
@@ -94,6 +95,11 @@ class ProcessorMetrics:
         )
         self.reconcile_runs = counter("stripe_subscription_reconcile_run", "Reconcile runs")
         self.reconcile_errors = counter("stripe_subscription_reconcile_error", "Reconcile errors")
+        self.ordering_ties = counter(
+            "billstream_ordering_ties",
+            "Same-second subscription events, by the rule that ordered them",
+            ("resolution",),
+        )
         self.dlq = counter("billstream_dlq", "Events sent to the dead-letter topic", ("reason",))
         self.event_lag = Histogram(
             "billstream_event_lag_seconds",
@@ -123,6 +129,8 @@ class ProcessorMetrics:
     def _export_known_labels(self, plans: Sequence[str]) -> None:
         for reason in DLQ_REASONS:
             self.dlq.labels(reason)
+        for resolution in TIE_RESOLUTIONS:
+            self.ordering_ties.labels(resolution)
         for event_type in SUBSCRIPTION_EVENT_TYPES:
             self.subscription_events.labels(event_type)
         for event_type in NOTICE_TYPES:
@@ -148,6 +156,7 @@ class ProcessorMetrics:
         plan_changed = LabelledChildren(self.plan_changed)
         invoice_notices = LabelledChildren(self.invoice_notices)
         schedule_events = LabelledChildren(self.schedule_events)
+        ties = LabelledChildren(self.ordering_ties)
 
         def dunning_recovered(effect: fx.DunningRecovered) -> None:
             self.dunning_recovered.inc()
@@ -162,6 +171,7 @@ class ProcessorMetrics:
             fx.PlanChanged: lambda e: plan_changed(e.from_plan, e.to_plan).inc(),
             fx.InvoiceNotice: lambda e: invoice_notices(e.type).inc(),
             fx.ScheduleEvent: lambda e: schedule_events(e.type).inc(),
+            fx.OrderingTie: lambda e: ties(e.resolution).inc(),
             fx.DunningRecovered: dunning_recovered,
             fx.ScaCompleted: sca_completed,
         }

@@ -48,6 +48,9 @@ class Envelope(NamedTuple):
     type: str
     created: int
     obj: Mapping[str, Any]
+    # The whole event, for the few rules that read beside `data.object` (processors/ordering.py:
+    # `data.previous_attributes`, the top-level `billstream_source` of a refetch answer).
+    raw: Mapping[str, Any] | None = None
 
 
 def read_envelope(event: object) -> Envelope:
@@ -68,7 +71,7 @@ def read_envelope(event: object) -> Envelope:
             and INT64_MIN <= created <= INT64_MAX
             and type(obj) is dict
         ):
-            return Envelope(event_id, event_type, created, obj)
+            return Envelope(event_id, event_type, created, obj, event)
     return _checked_envelope(event)
 
 
@@ -81,6 +84,7 @@ def _checked_envelope(event: object) -> Envelope:
         type=req_str(event, "type"),
         created=req_int(event, "created"),
         obj=req_mapping(data, "object"),
+        raw=event,
     )
     if len(envelope.id) > ID_MAX_CHARS:
         raise InvalidEvent(TOO_LONG, "id")

@@ -19,7 +19,7 @@ from billstream.processors.entitlements import apply_entitlements_event, pending
 from billstream.processors.episodes import track_episodes
 from billstream.processors.invoices import PAID as INVOICE_PAID
 from billstream.processors.invoices import RULE_TYPES as INVOICE_RULES
-from billstream.processors.invoices import apply_invoice_event, prune_closed
+from billstream.processors.invoices import apply_invoice_event, is_buried, prune_closed
 from billstream.processors.parsing import Envelope, InvalidEvent, read_envelope
 from billstream.processors.payments import NOTICES, apply_payment_event
 from billstream.processors.schedules import PREFIX as SCHEDULE_PREFIX
@@ -80,6 +80,8 @@ def _rules() -> dict[str, Rule]:
 
 
 RULES = _rules()
+# The rules of an invoice object (data.object.id is the invoice id): a buried invoice skips them.
+_INVOICE_EVENTS = INVOICE_RULES | INVOICE_PAID
 
 
 def apply(
@@ -105,6 +107,8 @@ def apply(
     elif (notice := NOTICES.get(event_type)) is not None:
         effects.append(notice)
     rule = RULES.get(event_type)
+    if rule is not None and event_type in _INVOICE_EVENTS and is_buried(new, envelope):
+        rule = None  # a replay of a long-closed invoice: remembered, nothing else
     if rule is not None:
         rule(new, envelope, config, effects)
         track_episodes(state, new, effects)
@@ -115,7 +119,7 @@ def apply(
 
 
 def _remember(state: CustomerState, event: Envelope, config: ReducerConfig) -> None:
-    """Record the event id; forget ids and closed invoices past the retention horizon."""
+    """Record the event id; forget ids and closed invoices past their retention horizons."""
     seen, created = state.seen, event.created
     seen[event.id] = created
     if created > state.newest_created:
@@ -123,4 +127,4 @@ def _remember(state: CustomerState, event: Envelope, config: ReducerConfig) -> N
     horizon = state.newest_created - config.dedup_retention_seconds
     if min(seen.values()) < horizon:
         state.seen = {i: c for i, c in seen.items() if c >= horizon}
-    prune_closed(state, horizon)
+    prune_closed(state, horizon, state.newest_created - config.closed_invoice_retention_seconds)

@@ -5,6 +5,13 @@ from __future__ import annotations
 from billstream.processors import effects as fx
 from billstream.processors.config import ReducerConfig
 from billstream.processors.invoices import settle_subscription
+from billstream.processors.ordering import (
+    CREATED,
+    is_refetch,
+    prior_of,
+    resolve_tie,
+    seen_at_second,
+)
 from billstream.processors.parsing import (
     Envelope,
     opt_bool,
@@ -62,6 +69,10 @@ def read_subscription(
         cancel_at_period_end=opt_bool(obj, "cancel_at_period_end"),
         pending_plan=opt_str(opt_mapping(obj, "metadata"), "pending_plan"),
         deleted=event.type == DELETED,
+        applied_ids=(event.id,),
+        prior=prior_of(event),
+        first=event.type == CREATED,
+        refetched=is_refetch(event),
     )
     return record, pricing.known
 
@@ -88,7 +99,13 @@ def apply_subscription_event(
     ended_at = current.ended_at if current is not None else None
     if ending:
         ended_at = event.created if ended_at is None else max(ended_at, event.created)
-    if current is not None and not supersedes(incoming, current):
+    if current is not None and incoming.last_event_created == current.last_event_created:
+        wins = _decide_tie(state, current, incoming, event, config, out)
+        ids = seen_at_second(current, event.id)
+        current, incoming = _with_ids(current, ids), _with_ids(incoming, ids)
+    else:
+        wins = current is None or supersedes(incoming, current)
+    if current is not None and not wins:
         out.append(fx.Stale(incoming.id))
         # A stale event still tells when the subscription ended (for invoice episodes).
         record = with_ending(current, current.deleted or incoming.deleted, ended_at)
@@ -99,6 +116,27 @@ def apply_subscription_event(
         record = with_ending(incoming, incoming.deleted or was_deleted, ended_at)
     state.subscriptions[record.id] = record
     settle_subscription(state, record.id, event.created, out)
+
+
+def _decide_tie(
+    state: CustomerState,
+    current: SubscriptionState,
+    incoming: SubscriptionState,
+    event: Envelope,
+    config: ReducerConfig,
+    out: list[fx.Effect],
+) -> bool:
+    """Resolve a same-second tie (processors/ordering.py), counted; ask for a refetch when
+    no rule decides and refetching is on."""
+    tie = resolve_tie(current, incoming, event.id, config.refetch_ties)
+    out.append(fx.OrderingTie(tie.resolution))
+    if tie.resolution == "refetch_requested":
+        out.append(fx.SubscriptionRefetch(state.customer_id, incoming.id, event.created))
+    return tie.incoming_wins
+
+
+def _with_ids(record: SubscriptionState, ids: tuple[str, ...]) -> SubscriptionState:
+    return record if record.applied_ids == ids else evolve(record, applied_ids=ids)
 
 
 def with_ending(

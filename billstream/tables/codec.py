@@ -48,6 +48,7 @@ def encode_customer(state: CustomerState) -> bytes:
             "deleted": state.deleted,
             "entitlements": state.entitlements,
             "schedules": sorted(state.schedules.values(), key=BY_ID),
+            "closed_invoices": state.closed_invoices,
         },
         option=orjson.OPT_SORT_KEYS,
     )

@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
-SCHEMA_VERSION = 1
+# 2: subscriptions remember their same-second tie facts (`applied_ids`, `prior`, `first`,
+# `refetched`, processors/ordering.py). Schema 1 values decode with their defaults.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = frozenset({1, SCHEMA_VERSION})
 
 _Record = TypeVar("_Record")
 
@@ -107,6 +110,15 @@ class SubscriptionState:
     # Latest `created` of any event (applied or stale) that showed the subscription ending:
     # lets a late invoice failure know it was already lost, whatever the delivery order.
     ended_at: int | None = None
+    # Same-second tie facts (processors/ordering.py; schema 2): the sorted ids of the events
+    # seen at `last_event_created` (a replay beyond the de-duplication horizon is known), the
+    # tracked `previous_attributes` of the applied update as (field, value) pairs, whether it
+    # was the `created` event, and whether it was a refetch (authoritative at its second).
+    # Bookkeeping, not what the subscription is: left out of record equality.
+    applied_ids: tuple[str, ...] = field(default=(), compare=False)
+    prior: tuple[tuple[str, str | bool | None], ...] = field(default=(), compare=False)
+    first: bool = field(default=False, compare=False)
+    refetched: bool = field(default=False, compare=False)
 
 
 @fast_init
@@ -168,6 +180,10 @@ class CustomerState:
     entitlements: EntitlementsState | None = None
     # Added after schema 1 shipped: values written before it have none (read as empty).
     schedules: dict[str, ScheduleState] = field(default_factory=dict)
+    # Invoices closed past the de-duplication horizon, as compact tombstones: invoice id ->
+    # (closed_at, outcome), kept CLOSED_INVOICE_RETENTION_SECONDS so that no replay within
+    # Stripe's 30-day event retention reopens one (schema 2; none in older values).
+    closed_invoices: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def clone(self) -> CustomerState:
         """A copy safe to change: records are frozen, so copying the containers suffices."""
@@ -181,6 +197,7 @@ class CustomerState:
             self.deleted,
             self.entitlements,
             self.schedules.copy(),
+            self.closed_invoices.copy() if self.closed_invoices else {},
         )
 
     def account_view(self) -> dict[str, Any] | None:
@@ -199,23 +216,26 @@ class CustomerState:
             "schema": SCHEMA_VERSION,
             "customer_id": self.customer_id,
             "account": None if self.account is None else _plain(self.account),
-            "subscriptions": [asdict(s) for _, s in sorted(self.subscriptions.items())],
+            "subscriptions": [
+                _plain_subscription(s) for _, s in sorted(self.subscriptions.items())
+            ],
             "invoices": [asdict(i) for _, i in sorted(self.invoices.items())],
             "seen": dict(sorted(self.seen.items())),
             "newest_created": self.newest_created,
             "deleted": self.deleted,
             "entitlements": None if self.entitlements is None else _plain(self.entitlements),
             "schedules": [asdict(s) for _, s in sorted(self.schedules.items())],
+            "closed_invoices": {i: list(t) for i, t in sorted(self.closed_invoices.items())},
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
         """Inverse of `to_dict`."""
-        if data.get("schema") != SCHEMA_VERSION:
+        if data.get("schema") not in READABLE_SCHEMAS:
             raise ValueError(f"unsupported state schema {data.get('schema')!r}")
         account = data["account"]
         entitlements = data.get("entitlements")  # absent in values stored before entitlements
-        subscriptions = [SubscriptionState(**s) for s in data["subscriptions"]]
+        subscriptions = [_subscription(s) for s in data["subscriptions"]]
         invoices = [InvoiceState(**i) for i in data["invoices"]]
         schedules = [ScheduleState(**s) for s in data.get("schedules", ())]
         return cls(
@@ -234,12 +254,37 @@ class CustomerState:
                 bool(entitlements["complete"]),
             ),
             schedules={s.id: s for s in schedules},
+            closed_invoices={
+                str(i): (int(t[0]), str(t[1])) for i, t in data.get("closed_invoices", {}).items()
+            },
         )
 
 
 def _plain(record: Any) -> dict[str, Any]:
     """`asdict` with JSON's lists for the records' tuples."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(record).items()}
+
+
+def _plain_subscription(record: SubscriptionState) -> dict[str, Any]:
+    """`asdict` with JSON's lists for the tie facts' tuples."""
+    data = asdict(record)
+    data["applied_ids"] = list(record.applied_ids)
+    data["prior"] = [list(pair) for pair in record.prior]
+    return data
+
+
+def _subscription(data: dict[str, Any]) -> SubscriptionState:
+    """JSON lists back to the record's tuples (schema 1 values have none of these fields)."""
+    ids, prior = data.get("applied_ids"), data.get("prior")
+    if not ids and not prior:
+        return SubscriptionState(**{**data, "applied_ids": (), "prior": ()})
+    return SubscriptionState(
+        **{
+            **data,
+            "applied_ids": tuple(ids or ()),
+            "prior": tuple((str(k), v) for k, v in prior or ()),
+        }
+    )
 
 
 def _account(data: dict[str, Any]) -> AccountState:

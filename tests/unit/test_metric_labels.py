@@ -24,6 +24,7 @@ from billstream.drift.audit import FIELDS
 from billstream.ingest.metrics import Endpoint, IngestMetrics, Rejection
 from billstream.processors.dlq import DLQ_REASONS
 from billstream.processors.metrics import ProcessorMetrics
+from billstream.processors.ordering import RESOLUTIONS as TIE_RESOLUTIONS
 from billstream.processors.payments import NOTICE_TYPES
 from billstream.processors.reducer import SUBSCRIPTION_EVENT_TYPES
 from billstream.processors.schedules import SCHEDULE_EVENT_TYPES
@@ -206,3 +207,10 @@ def test_the_api_exports_every_change_kind_and_error_reason_at_zero() -> None:
         assert BillingError(status, "e", "m").reason in CHANGE_ERRORS
     for name in ("stripe_subscription_preview_total", "stripe_checkout_session_created_total"):
         assert metrics.registry.get_sample_value(name) == 0.0
+
+
+def test_the_worker_exports_every_tie_resolution_at_zero() -> None:
+    registry = CollectorRegistry()
+    ProcessorMetrics(registry)
+    ties = exported(registry, "billstream_ordering_ties_total", "resolution")
+    assert ties == dict.fromkeys(TIE_RESOLUTIONS, 0.0)

@@ -305,3 +305,52 @@ async def test_episode_changes_are_published_keyed_by_invoice_and_kind(worker: W
         ("recovered", 2),
         ("recovered", 2),
     ]
+
+
+async def test_an_ambiguous_same_second_tie_publishes_a_subscription_refetch_request(
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings(stripe_api_key="sk_test_ties", worker_web_port=16069)
+    built = build_worker(settings, CollectorRegistry())
+    built.app.loop = asyncio.get_running_loop()
+    built.app.finalize()
+    built.app.conf.store = "memory://"  # type: ignore[assignment]
+    built.app.producer = FakeProducer()  # type: ignore[assignment]
+    past_due = f.subscription_event(created=100, status="past_due")
+    active = f.subscription_event(created=100, status="active")
+    async with source_of(built) as source:
+        await source.put(**record(past_due))
+        await source.put(**record(active))  # same second, no rule orders them
+
+    [request] = sent(built, STRIPE_THIN_EVENTS)
+    assert request["key"] == CUSTOMER
+    seed = f"subscription:{f.CUSTOMER}:{f.SUBSCRIPTION}:100"
+    rfq = "rfq_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+    assert orjson.loads(request["value"]) == {
+        "object": "billstream.refetch_request",
+        "id": rfq,
+        "created": 100,
+        "customer": f.CUSTOMER,
+        "related_object": {
+            "id": f.SUBSCRIPTION,
+            "type": "subscription",
+            "url": f"/v1/subscriptions/{f.SUBSCRIPTION}",
+        },
+        "reason": "same_second_tie",
+        "event_type": "customer.subscription.updated",
+    }
+    headers = dict(request["headers"])
+    assert headers["stripe-event-id"] == rfq.encode()
+    assert headers["source"] == b"refetch"
+    assert sample(built, "billstream_ordering_ties_total", resolution="refetch_requested") == 1
+
+
+async def test_without_an_api_key_a_tie_goes_to_the_later_delivery(worker: Worker) -> None:
+    async with source_of(worker) as source:
+        await source.put(**record(f.subscription_event(created=100, status="past_due")))
+        await source.put(**record(f.subscription_event(created=100, status="active")))
+
+    assert sent(worker, STRIPE_THIN_EVENTS) == []
+    assert sample(worker, "billstream_ordering_ties_total", resolution="later_delivery") == 1
+    accounts = [orjson.loads(r["value"]) for r in sent(worker, ACCOUNT_STATE)]
+    assert accounts[-1]["subscription_status"] == "active"

@@ -38,6 +38,7 @@ CONTRACT: dict[str, tuple[str, ...]] = {
     "stripe_subscription_reconcile_run_total": (),
     "stripe_subscription_reconcile_error_total": (),
     "billstream_dlq_total": ("reason",),
+    "billstream_ordering_ties_total": ("resolution",),
     "billstream_event_lag_seconds": (),
 }
 
@@ -116,6 +117,8 @@ def test_record_maps_each_effect_to_its_metric(
             fx.DowngradeScheduled("sub_1", "BUSINESS", "PRO"),
             fx.Stale("sub_1"),
             fx.AccountChanged({"customer_id": "cus_1"}),
+            fx.OrderingTie("previous_attributes"),
+            fx.SubscriptionRefetch("cus_1", "sub_1", 100),
         ]
     )
 
@@ -126,6 +129,7 @@ def test_record_maps_each_effect_to_its_metric(
             "stripe_invoice_notice_total",
             "stripe_subscription_schedule_event_total",
             "billstream_dlq_total",
+            "billstream_ordering_ties_total",
             "stripe_subscription_downgrade_applied_total",
             "stripe_subscription_reconcile_run_total",
             "stripe_subscription_reconcile_error_total",
@@ -135,6 +139,8 @@ def test_record_maps_each_effect_to_its_metric(
         value(registry, "stripe_subscription_event_total", type="customer.subscription.updated")
         == 1
     )
+    assert value(registry, "billstream_ordering_ties_total", resolution="previous_attributes") == 1
+    assert value(registry, "billstream_ordering_ties_total", resolution="later_delivery") == 0
     assert (
         value(registry, "stripe_subscription_plan_changed_total", from_plan="FREE", to_plan="PRO")
         == 1

@@ -115,6 +115,7 @@ def test_closed_invoices_are_forgotten_after_the_retention_open_ones_kept() -> N
     state, _ = fold(events)
 
     assert set(state.invoices) == {"in_open", "in_recent"}
+    assert state.closed_invoices == {"in_paid": (0, "paid")}  # a tombstone (35 days)
     assert view(state)["payment_state"] == "past_due"
 
 

@@ -6,11 +6,12 @@ import asyncio
 from typing import Any
 
 import faust
+import orjson
 
 from billstream.processors.reducer import apply
 from billstream.processors.runtime.app import create_faust_app
 from billstream.tables.codec import decode_customer, decode_state, encode_customer
-from billstream.tables.state import CustomerState
+from billstream.tables.state import CustomerState, SubscriptionState
 from billstream.tables.tables import CUSTOMER_STATE_TABLE, customer_state_table
 from tests.support.settings import SettingsFactory
 from tests.support.workload import build_workload
@@ -104,3 +105,45 @@ def test_a_value_stored_before_entitlements_existed_decodes_with_none_known() ->
     assert state.account.features == ()
     assert state.account.version == 3
     assert encode_customer(state) == encode_customer(decode_customer(encode_customer(state)))  # type: ignore[arg-type]
+
+
+def test_a_schema_1_subscription_decodes_without_tie_facts_and_re_encodes_as_schema_2() -> None:
+    """Schema 2 added the subscriptions' same-second tie facts (processors/ordering.py)."""
+    old = (
+        b'{"account":null,"customer_id":"cus_1","deleted":false,"invoices":[],'
+        b'"newest_created":5,"schema":1,"seen":{"evt_1":5},"subscriptions":[{'
+        b'"cancel_at_period_end":false,"current_period_end":99,"deleted":false,"ended_at":null,'
+        b'"id":"sub_1","interval":"month","last_event_created":5,"pending_plan":null,'
+        b'"plan":"PRO","price":"pro_monthly","status":"active"}]}'
+    )
+    state = decode_customer(old)
+    assert state is not None
+    sub = state.subscriptions["sub_1"]
+    assert (sub.status, sub.last_event_created, sub.plan) == ("active", 5, "PRO")
+    assert (sub.applied_ids, sub.prior, sub.first, sub.refetched) == ((), (), False, False)
+    encoded = encode_customer(state)
+    assert orjson.loads(encoded)["schema"] == 2
+    again = decode_customer(encoded)
+    assert again is not None
+    assert encode_customer(again) == encoded
+
+
+def test_tie_facts_survive_the_codec() -> None:
+    state = CustomerState("cus_1")
+    state.subscriptions["sub_1"] = SubscriptionState(
+        "sub_1",
+        "past_due",
+        "PRO",
+        5,
+        applied_ids=("evt_a", "evt_b"),
+        prior=(("status", "active"), ("cancel_at_period_end", False)),
+        first=True,
+        refetched=True,
+    )
+    again = decode_customer(encode_customer(state))
+    assert again is not None
+    sub = again.subscriptions["sub_1"]
+    assert sub.applied_ids == ("evt_a", "evt_b")
+    assert sub.prior == (("status", "active"), ("cancel_at_period_end", False))
+    assert (sub.first, sub.refetched) == (True, True)
+    assert orjson.loads(encode_customer(state)) == state.to_dict()

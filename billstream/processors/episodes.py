@@ -137,15 +137,17 @@ def track_episodes(
 
 
 def _plan(state: CustomerState, invoice: InvoiceState, old: InvoiceState | None) -> str | None:
-    """The plan an episode is counted under: its subscription's (whatever the delivery order,
-    the same once the subscription is known), else the account's when it opened."""
+    """The plan an episode is counted under: its subscription's, whatever the delivery order
+    (kept once known); none for an invoice of no known subscription (a one-off invoice). Not
+    the account's plan of the moment: that would depend on when the event arrived, and a
+    replay of an old failure would re-file the episode."""
     subscription = state.subscriptions.get(invoice.subscription_id or "")
     if subscription is not None:
         return subscription.plan
     for known in (invoice.plan, None if old is None else old.plan):
         if known is not None:
             return known
-    return state.account.plan if state.account is not None else None
+    return None
 
 
 def _differs(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

@@ -15,6 +15,40 @@ HEADER_ACCOUNT = "stripe-account"
 HEADER_SOURCE = "source"
 HEADER_ERROR = "error"
 
+# Between a connected account's id and the customer id in an account key (Stripe ids hold no '/').
+ACCOUNT_SEPARATOR = "/"
+
+
+def account_key(customer_key: str, account: Any, platform: str | None = None) -> str:
+    """The key of a billing account: (Stripe account, customer), spelled so that single-account
+    deployments keep theirs (docs/DESIGN.md, "Stripe accounts").
+
+    The platform's own events have no `account` (or the platform's id, STRIPE_ACCOUNT_ID): their
+    key is the customer id alone, as before Connect. A connected account's is `acct_…/cus_…`.
+    """
+    connected = connected_account(account, platform)
+    return customer_key if connected is None else f"{connected}{ACCOUNT_SEPARATOR}{customer_key}"
+
+
+def connected_account(account: Any, platform: str | None = None) -> str | None:
+    """The event's connected account id, or None for the platform (no account, or its own)."""
+    if not isinstance(account, str) or not account or account == platform:
+        return None
+    return account
+
+
+def split_account_key(key: str) -> tuple[str | None, str]:
+    """(connected account or None, customer id) of an `account_key`."""
+    account, separator, customer = key.partition(ACCOUNT_SEPARATOR)
+    if separator and account.startswith("acct_"):
+        return account, customer
+    return None, key
+
+
+def event_key(event: Mapping[str, Any], platform: str | None = None) -> str:
+    """The Kafka key of an event: `account_key` of its `routing_key` and its `account`."""
+    return account_key(routing_key(event), event.get("account"), platform)
+
 
 def routing_key(event: Mapping[str, Any]) -> str:
     """The customer id of the event's object; the object id when it has no customer.

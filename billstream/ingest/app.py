@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from billstream.allowlist import EventAllowlist
 from billstream.ingest.admission import Admission
 from billstream.ingest.deadlines import Deadlines
+from billstream.ingest.endpoints import PLATFORM_PATH, endpoints
 from billstream.ingest.kafka_publisher import KafkaPublisher
 from billstream.ingest.metrics import IngestMetrics
 from billstream.ingest.publisher import Publisher
@@ -19,7 +20,7 @@ from billstream.settings import Settings
 from billstream.topics import STRIPE_EVENTS
 from billstream.web import add_probe_routes
 
-WEBHOOK_PATH = "/webhooks/stripe"
+WEBHOOK_PATH = PLATFORM_PATH
 
 PUBLISHER = web.AppKey("publisher", Publisher)
 METRICS = web.AppKey("metrics", IngestMetrics)
@@ -34,25 +35,27 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     publisher = publisher if publisher is not None else KafkaPublisher(settings)
     metrics = IngestMetrics(registry)
-    intake = WebhookIntake(
-        verifier=SignatureVerifier(
-            settings.webhook_secret_values(), settings.stripe_webhook_tolerance
-        ),
-        allowlist=EventAllowlist(settings.stripe_webhook_allowed_events),
-        publisher=publisher,
-        metrics=metrics,
-        topic=settings.topic(STRIPE_EVENTS),
-        max_body=settings.stripe_webhook_max_body,
-        deadlines=Deadlines(settings.ingest_publish_timeout),
-        admission=Admission(settings.ingest_max_in_flight, metrics.in_flight),
-        read_timeout=settings.ingest_read_timeout,
-        retry_after=settings.ingest_overloaded_retry_after,
-    )
+    deadlines = Deadlines(settings.ingest_publish_timeout)
+    admission = Admission(settings.ingest_max_in_flight, metrics.in_flight)
     app = web.Application()
+    for endpoint in endpoints(settings):  # each path verifies with its own secrets only
+        intake = WebhookIntake(
+            verifier=SignatureVerifier(endpoint.secrets, settings.stripe_webhook_tolerance),
+            allowlist=EventAllowlist(settings.stripe_webhook_allowed_events),
+            publisher=publisher,
+            metrics=metrics,
+            topic=settings.topic(STRIPE_EVENTS),
+            max_body=settings.stripe_webhook_max_body,
+            deadlines=deadlines,
+            admission=admission,
+            read_timeout=settings.ingest_read_timeout,
+            retry_after=settings.ingest_overloaded_retry_after,
+            endpoint=endpoint,
+        )
+        app.router.add_post(endpoint.path, intake.handle)
     app[PUBLISHER] = publisher
     app[METRICS] = metrics
     app.cleanup_ctx.append(_publisher_lifetime)
-    app.router.add_post(WEBHOOK_PATH, intake.handle)
     add_probe_routes(app, registry, ready=lambda: app[PUBLISHER].ready)
     return app
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from billstream.allowlist import EventAllowlist
 from billstream.ingest.admission import Admission
 from billstream.ingest.deadlines import Deadlines
+from billstream.ingest.endpoints import PLATFORM_ENDPOINT, Endpoint
 from billstream.ingest.event import InvalidPayload, parse_event, type_label
 from billstream.ingest.metrics import IngestMetrics, Rejection
 from billstream.ingest.publisher import Publisher, PublishError, Record, RecordTooLarge
@@ -46,6 +47,8 @@ class WebhookIntake:
     admission: Admission
     read_timeout: float = 30.0
     retry_after: int = 1  # seconds, on an `overloaded` 503
+    # Whose events this path carries (ingest/endpoints.py); the verifier holds its secrets.
+    endpoint: Endpoint = PLATFORM_ENDPOINT
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.metrics.received.inc()
@@ -81,7 +84,9 @@ class WebhookIntake:
             log.debug("rejected webhook: %s", error, extra={"reason": "invalid_signature"})
             return self._reject(Rejection.INVALID_SIGNATURE)
         try:
-            event = parse_event(body)
+            event = parse_event(body, self.endpoint.platform)
+            if not self.endpoint.accepts(event.account):
+                raise InvalidPayload(f"an event of another endpoint than {self.endpoint.path}")
         except InvalidPayload as error:
             log.debug("rejected webhook: %s", error, extra={"reason": "invalid_payload"})
             return self._reject(Rejection.INVALID_PAYLOAD)

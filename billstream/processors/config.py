@@ -17,6 +17,7 @@ class ReducerConfig:
     default_plan: str = "FREE"
     plan_order: tuple[str, ...] = ("FREE", "PRO", "BUSINESS")
     dedup_retention_seconds: int = 7 * 86400
+    platform_account: str | None = None  # STRIPE_ACCOUNT_ID: its events are the platform's
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReducerConfig:
@@ -25,6 +26,7 @@ class ReducerConfig:
             default_plan=settings.billing_default_plan,
             plan_order=tuple(settings.billing_plan_order),
             dedup_retention_seconds=settings.dedup_retention_seconds,
+            platform_account=settings.stripe_account_id,
         )
 
     def tier(self, plan: str | None) -> int:

@@ -168,6 +168,9 @@ class CustomerState:
     entitlements: EntitlementsState | None = None
     # Added after schema 1 shipped: values written before it have none (read as empty).
     schedules: dict[str, ScheduleState] = field(default_factory=dict)
+    # The connected account (Connect) the customer belongs to; None: the platform's own. Kept
+    # out of the stored value and the view when None, so platform values are as before Connect.
+    stripe_account: str | None = None
 
     def clone(self) -> CustomerState:
         """A copy safe to change: records are frozen, so copying the containers suffices."""
@@ -181,6 +184,7 @@ class CustomerState:
             self.deleted,
             self.entitlements,
             self.schedules.copy(),
+            self.stripe_account,
         )
 
     def account_view(self) -> dict[str, Any] | None:
@@ -191,11 +195,13 @@ class CustomerState:
         # the same object as asdict's, which deep-copies and costs ~20x more.
         view = {"customer_id": self.customer_id, **vars(self.account)}
         view["features"] = list(self.account.features)  # as JSON has it: equal to a decoded view
+        if self.stripe_account is not None:
+            view["stripe_account"] = self.stripe_account
         return view
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe and stable (sorted ids), for the table's value serializer."""
-        return {
+        data = {
             "schema": SCHEMA_VERSION,
             "customer_id": self.customer_id,
             "account": None if self.account is None else _plain(self.account),
@@ -207,6 +213,9 @@ class CustomerState:
             "entitlements": None if self.entitlements is None else _plain(self.entitlements),
             "schedules": [asdict(s) for _, s in sorted(self.schedules.items())],
         }
+        if self.stripe_account is not None:
+            data["stripe_account"] = self.stripe_account
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
@@ -234,6 +243,7 @@ class CustomerState:
                 bool(entitlements["complete"]),
             ),
             schedules={s.id: s for s in schedules},
+            stripe_account=data.get("stripe_account"),  # absent: the platform (pre-Connect too)
         )
 
 

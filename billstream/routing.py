@@ -5,6 +5,7 @@ Shared by ingest and backfill so both put every event of one customer on one par
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ HEADER_ERROR = "error"
 
 # Between a connected account's id and the customer id in an account key (Stripe ids hold no '/').
 ACCOUNT_SEPARATOR = "/"
+_ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9]{1,240}")
 
 
 def account_key(customer_key: str, account: Any, platform: str | None = None) -> str:
@@ -31,8 +33,12 @@ def account_key(customer_key: str, account: Any, platform: str | None = None) ->
 
 
 def connected_account(account: Any, platform: str | None = None) -> str | None:
-    """The event's connected account id, or None for the platform (no account, or its own)."""
-    if not isinstance(account, str) or not account or account == platform:
+    """The event's connected account id, or None for the platform (no account, or its own).
+
+    Only a well-formed `acct_…` id is an account: anything else could not be told apart from
+    a customer id in a key (`split_account_key`), so it routes as the platform's.
+    """
+    if not isinstance(account, str) or account == platform or not _ACCOUNT_ID.fullmatch(account):
         return None
     return account
 
@@ -40,7 +46,7 @@ def connected_account(account: Any, platform: str | None = None) -> str | None:
 def split_account_key(key: str) -> tuple[str | None, str]:
     """(connected account or None, customer id) of an `account_key`."""
     account, separator, customer = key.partition(ACCOUNT_SEPARATOR)
-    if separator and account.startswith("acct_"):
+    if separator and _ACCOUNT_ID.fullmatch(account):
         return account, customer
     return None, key
 

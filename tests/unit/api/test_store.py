@@ -43,6 +43,7 @@ def test_account_is_served_with_exactly_the_contract_fields(store: Store) -> Non
         "updated_by_event_type": "customer.subscription.updated",
         "updated_at": 1767225603,
         "features": [],
+        "stripe_account": None,  # the platform's own customer
     }
     assert store.get_account("cus_unknown") is None
 

@@ -21,7 +21,7 @@ from billstream.ingest.app import WEBHOOK_PATH, create_app
 from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
 from tests.support.settings import SettingsFactory
-from tests.unit.ingest.support import SECRET, FakePublisher
+from tests.unit.ingest.support import CONNECT_SECRET, SECRET, FakePublisher
 
 
 def pytest_asyncio_loop_factories(
@@ -40,7 +40,11 @@ class Ingest:
     settings: Settings
 
     async def post(
-        self, body: bytes, signature: str | None = "sign", secret: str = SECRET
+        self,
+        body: bytes,
+        signature: str | None = "sign",
+        secret: str = SECRET,
+        path: str = WEBHOOK_PATH,
     ) -> tuple[int, dict[str, Any]]:
         """POST `body`; `signature="sign"` signs it now with `secret`, None sends no header."""
         headers = {"Content-Type": "application/json"}
@@ -48,7 +52,7 @@ class Ingest:
             signature = sign_payload(body, secret)
         if signature is not None:
             headers["Stripe-Signature"] = signature
-        response = await self.client.post(WEBHOOK_PATH, data=body, headers=headers)
+        response = await self.client.post(path, data=body, headers=headers)
         return response.status, await response.json()
 
 
@@ -58,6 +62,7 @@ IngestFactory = Callable[..., Awaitable[Ingest]]
 @pytest.fixture
 def make_ingest(aiohttp_client: AiohttpClient, make_settings: SettingsFactory) -> IngestFactory:
     async def factory(publisher: FakePublisher | None = None, **overrides: Any) -> Ingest:
+        overrides.setdefault("stripe_connect_webhook_secrets", CONNECT_SECRET)
         settings = make_settings(**overrides)
         publisher = publisher if publisher is not None else FakePublisher()
         registry = CollectorRegistry()

@@ -207,17 +207,17 @@ class Store:
             return ApplyResult(0, 0)
         with self.engine.begin() as connection:
             written = self._apply_episodes(connection, episodes)
-            known = self._stored(connection, {state.customer_id for state in states})
+            known = self._stored(connection, {state.key for state in states})  # account keys
             features_before = {key: row["features"] for key, row in known.items()}
             latest: dict[str, dict[str, Any]] = {}
             transitions = []
             for state in states:
                 row = state.row()
-                previous = known.get(state.customer_id)
+                previous = known.get(state.key)
                 if previous is not None and row["version"] <= previous["version"]:
                     continue
                 transitions.append(_transition(previous, row))
-                known[state.customer_id] = latest[state.customer_id] = row
+                known[state.key] = latest[state.key] = row
             if latest:
                 connection.execute(self._upsert, list(latest.values()))
                 connection.execute(self._append, transitions)

@@ -48,9 +48,9 @@ def test_the_presented_token_selects_its_scope_and_a_wrong_one_none() -> None:
 )
 def test_malformed_scopes_stop_the_settings(entry: str) -> None:
     with pytest.raises(ValidationError):
-        Settings(_env_file=None, api_tokens=entry)  # type: ignore[call-arg]
+        Settings(_env_file=None, api_tokens=entry)
 
 
 def test_a_scoped_entry_is_accepted() -> None:
-    settings = Settings(_env_file=None, api_tokens=f"{TOKEN}@acct_1|acct_2,{TOKEN}x")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, api_tokens=f"{TOKEN}@acct_1|acct_2,{TOKEN}x")
     assert settings.api_token_values() == (f"{TOKEN}@acct_1|acct_2", f"{TOKEN}x")

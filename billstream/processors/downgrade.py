@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
+from stripe import RequestOptions
 
 from billstream.processors.config import ReducerConfig
 from billstream.processors.statuses import LIVE
@@ -32,6 +33,14 @@ class Downgrade:
     pending_plan: str
     period_end: int
     interval: str | None = None
+    stripe_account: str | None = None  # Connect: calls go with `Stripe-Account`
+
+    @property
+    def options(self) -> RequestOptions:
+        """Stripe request options: the connected account, if any (its objects live there)."""
+        if self.stripe_account is None:
+            return {}
+        return {"stripe_account": self.stripe_account}
 
     @property
     def idempotency_key(self) -> str:
@@ -53,21 +62,24 @@ class PriceResolver:
     def __init__(self, client: stripe.StripeClient, config: ReducerConfig) -> None:
         self._client = client
         self._config = config
-        self._cache: dict[tuple[str, str | None], str] = {}
+        self._cache: dict[tuple[str, str | None, str | None], str] = {}
 
-    def price_for(self, plan: str, interval: str | None) -> str:
-        """The price to switch to; same billing interval as today when the plan has several."""
-        cached = self._cache.get((plan, interval))
+    def price_for(self, plan: str, interval: str | None, stripe_account: str | None = None) -> str:
+        """The price to switch to; same billing interval as today when the plan has several.
+        A connected account's prices are its own: looked up there (`Stripe-Account`)."""
+        key = (plan, interval, stripe_account)
+        cached = self._cache.get(key)
         if cached is None:
-            cached = self._cache[(plan, interval)] = self._resolve(plan, interval)
+            cached = self._cache[key] = self._resolve(plan, interval, stripe_account)
         return cached
 
-    def _resolve(self, plan: str, interval: str | None) -> str:
+    def _resolve(self, plan: str, interval: str | None, stripe_account: str | None) -> str:
         keys = _plan_keys(self._config, plan)
         lookup_keys = [key for key in keys if not _is_price_id(key)][:MAX_LOOKUP_KEYS]
         if lookup_keys:
+            options: Any = {} if stripe_account is None else {"stripe_account": stripe_account}
             page = self._client.v1.prices.list(
-                {"lookup_keys": lookup_keys, "active": True, "limit": MAX_LOOKUP_KEYS}
+                {"lookup_keys": lookup_keys, "active": True, "limit": MAX_LOOKUP_KEYS}, options
             )
             prices = [price.to_dict() for price in page.data]
             if prices:
@@ -115,8 +127,10 @@ def apply_downgrade(
     client: stripe.StripeClient, resolver: PriceResolver, due: Downgrade, config: ReducerConfig
 ) -> dict[str, Any]:
     """Switch the subscription to the pending plan's price now, without proration."""
-    price = resolver.price_for(due.pending_plan, due.interval)
-    subscription = client.v1.subscriptions.retrieve(due.subscription_id).to_dict()
+    price = resolver.price_for(due.pending_plan, due.interval, due.stripe_account)
+    subscription = client.v1.subscriptions.retrieve(
+        due.subscription_id, options=due.options
+    ).to_dict()
     status = subscription.get("status")
     if status not in LIVE:
         raise DowngradeError(f"subscription {due.subscription_id} is {status}")
@@ -129,7 +143,7 @@ def apply_downgrade(
             "cancel_at_period_end": False,
             "metadata": {"pending_plan": ""},  # an empty value deletes the key
         },
-        {"idempotency_key": due.idempotency_key},
+        {**due.options, "idempotency_key": due.idempotency_key},
     )
     result: dict[str, Any] = updated.to_dict()
     return result

@@ -34,7 +34,7 @@ def create_app(
     """Build the app; `publisher` defaults to Kafka (tests pass an in-process one)."""
     registry = registry if registry is not None else CollectorRegistry()
     publisher = publisher if publisher is not None else KafkaPublisher(settings)
-    metrics = IngestMetrics(registry)
+    metrics = IngestMetrics(registry, settings.metrics_account_labels)
     deadlines = Deadlines(settings.ingest_publish_timeout)
     admission = Admission(settings.ingest_max_in_flight, metrics.in_flight)
     app = web.Application()

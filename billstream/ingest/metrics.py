@@ -21,10 +21,26 @@ class Rejection(StrEnum):
     OVERLOADED = "overloaded"
 
 
+PLATFORM_LABEL = "platform"
+CONNECTED_LABEL = "connected"  # every connected account not in METRICS_ACCOUNT_LABELS
+
+
 class IngestMetrics:
     """The contract's counters and histogram; label values are bounded by construction."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, labelled_accounts: tuple[str, ...] = ()
+    ) -> None:
+        self.labelled_accounts = frozenset(labelled_accounts)
+        self.account_queued = Counter(
+            "stripe_webhook_account_queued",
+            "Webhooks queued, by Stripe account: platform, connected, or an id of "
+            "METRICS_ACCOUNT_LABELS (bounded: no other account id becomes a label)",
+            ["account"],
+            registry=registry,
+        )
+        for label in (PLATFORM_LABEL, CONNECTED_LABEL, *sorted(self.labelled_accounts)):
+            self.account_queued.labels(label)
         self.received = Counter(
             "stripe_webhook_received", "Webhook requests received", registry=registry
         )
@@ -63,6 +79,16 @@ class IngestMetrics:
         )
         # Children resolved once: labels() costs a lock and a dict lookup per call.
         self._rejected = {reason: self.rejected.labels(reason.value) for reason in Rejection}
+
+    def queued_for(self, connected: str | None) -> None:
+        """Count a queued webhook under its account's bounded label."""
+        if connected is None:
+            label = PLATFORM_LABEL
+        elif connected in self.labelled_accounts:
+            label = connected
+        else:
+            label = CONNECTED_LABEL
+        self.account_queued.labels(label).inc()
 
     def reject(self, reason: Rejection) -> None:
         self._rejected[reason].inc()

@@ -17,6 +17,7 @@ from billstream.ingest.event import InvalidPayload, parse_event, type_label
 from billstream.ingest.metrics import IngestMetrics, Rejection
 from billstream.ingest.publisher import Publisher, PublishError, Record, RecordTooLarge
 from billstream.ingest.signature import InvalidSignature, SignatureVerifier
+from billstream.routing import connected_account
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class WebhookIntake:
             return self._reject(reason)
         self.metrics.publish_seconds.observe(time.perf_counter() - started)
         self.metrics.queued.inc()
+        self.metrics.queued_for(connected_account(event.account, self.endpoint.platform))
         return _json(200, _QUEUED)
 
     def _reject(self, reason: Rejection) -> web.Response:

@@ -315,3 +315,24 @@ async def test_a_gzip_body_is_verified_as_decoded(ingest: Ingest) -> None:
     response = await ingest.client.post(WEBHOOK_PATH, data=gzip.compress(body), headers=headers)
     assert (response.status, await response.json()) == (200, {"status": "queued"})
     assert ingest.publisher.records[0].value == body
+
+
+async def test_queued_webhooks_count_by_bounded_account_label(make_ingest: IngestFactory) -> None:
+    ingest = await make_ingest(metrics_account_labels="acct_big")
+    for event_id, account in (("e1", None), ("e2", "acct_big"), ("e3", "acct_small")):
+        envelope: dict[str, object] = {
+            "id": event_id,
+            "type": "customer.updated",
+            "data": {"object": {"id": "cus_9", "object": "customer"}},
+        }
+        path, secret = WEBHOOK_PATH, SECRET
+        if account is not None:
+            envelope["account"] = account
+            path, secret = CONNECT_PATH, CONNECT_SECRET
+        body = json.dumps(envelope).encode()
+        assert await ingest.post(body, path=path, secret=secret) == (200, {"status": "queued"})
+    name = "stripe_webhook_account_queued_total"
+    counts = {a: sample(ingest.registry, name, account=a) for a in ("platform", "acct_big")}
+    assert counts == {"platform": 1, "acct_big": 1}
+    assert sample(ingest.registry, name, account="connected") == 1  # acct_small: no own label
+    assert ingest.registry.get_sample_value(name, {"account": "acct_small"}) is None

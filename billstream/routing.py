@@ -5,6 +5,7 @@ Shared by ingest and backfill so both put every event of one customer on one par
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,45 @@ HEADER_RECEIVED_AT = "received-at"
 HEADER_ACCOUNT = "stripe-account"
 HEADER_SOURCE = "source"
 HEADER_ERROR = "error"
+
+# Between a connected account's id and the customer id in an account key (Stripe ids hold no '/').
+ACCOUNT_SEPARATOR = "/"
+_ACCOUNT_ID = re.compile(r"acct_[A-Za-z0-9]{1,240}")
+
+
+def account_key(customer_key: str, account: Any, platform: str | None = None) -> str:
+    """The key of a billing account: (Stripe account, customer), spelled so that single-account
+    deployments keep theirs (docs/DESIGN.md, "Stripe accounts").
+
+    The platform's own events have no `account` (or the platform's id, STRIPE_ACCOUNT_ID): their
+    key is the customer id alone, as before Connect. A connected account's is `acct_…/cus_…`.
+    """
+    connected = connected_account(account, platform)
+    return customer_key if connected is None else f"{connected}{ACCOUNT_SEPARATOR}{customer_key}"
+
+
+def connected_account(account: Any, platform: str | None = None) -> str | None:
+    """The event's connected account id, or None for the platform (no account, or its own).
+
+    Only a well-formed `acct_…` id is an account: anything else could not be told apart from
+    a customer id in a key (`split_account_key`), so it routes as the platform's.
+    """
+    if not isinstance(account, str) or account == platform or not _ACCOUNT_ID.fullmatch(account):
+        return None
+    return account
+
+
+def split_account_key(key: str) -> tuple[str | None, str]:
+    """(connected account or None, customer id) of an `account_key`."""
+    account, separator, customer = key.partition(ACCOUNT_SEPARATOR)
+    if separator and _ACCOUNT_ID.fullmatch(account):
+        return account, customer
+    return None, key
+
+
+def event_key(event: Mapping[str, Any], platform: str | None = None) -> str:
+    """The Kafka key of an event: `account_key` of its `routing_key` and its `account`."""
+    return account_key(routing_key(event), event.get("account"), platform)
 
 
 def routing_key(event: Mapping[str, Any]) -> str:

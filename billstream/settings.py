@@ -32,6 +32,8 @@ DEFAULT_ALLOWED_EVENTS = (
 # A bearer token's characters (RFC 6750 b64token, without '='); long enough not to be guessed.
 TOKEN_CHARS = re.compile(r"[A-Za-z0-9\-._~+/]+")
 MIN_TOKEN_LENGTH = 16
+# The Stripe accounts a token may read (`API_TOKENS=token@acct_1|platform`, docs/connect.md).
+TOKEN_SCOPE = re.compile(r"(?:acct_[A-Za-z0-9]+|platform)(?:\|(?:acct_[A-Za-z0-9]+|platform))*")
 
 CsvTuple = Annotated[tuple[str, ...], NoDecode]
 CsvSecrets = Annotated[tuple[SecretStr, ...], NoDecode]
@@ -79,6 +81,17 @@ class Settings(BaseSettings):
 
     # Webhook intake
     stripe_webhook_secrets: CsvSecrets = ()
+    # Stripe Connect (docs/connect.md): the Connect endpoint's own secrets, the platform's id.
+    stripe_connect_webhook_secrets: CsvSecrets = ()
+    stripe_account_id: str | None = Field(
+        None, pattern=r"^acct_[A-Za-z0-9]+$", description="the platform's own Stripe account"
+    )
+    backfill_stripe_accounts: CsvTuple = Field(
+        (), description="connected accounts `billstream backfill` also lists events of"
+    )
+    metrics_account_labels: CsvTuple = Field(
+        (), description="connected accounts named in metric labels; others are `connected`"
+    )
     stripe_webhook_tolerance: int = Field(300, ge=1)
     stripe_webhook_allowed_events: CsvTuple = DEFAULT_ALLOWED_EVENTS
     stripe_webhook_max_body: int = Field(1_048_576, ge=1024)
@@ -163,7 +176,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
-    @field_validator("stripe_webhook_secrets", mode="before")
+    @field_validator("stripe_webhook_secrets", "stripe_connect_webhook_secrets", mode="before")
     @classmethod
     def _parse_secrets(cls, value: object) -> object:
         value = _split_csv(value)
@@ -181,11 +194,26 @@ class Settings(BaseSettings):
         if isinstance(value, tuple):
             for token in value:
                 raw = token.get_secret_value() if isinstance(token, SecretStr) else str(token)
+                raw, at, scope = raw.partition("@")  # `token@acct_1|acct_2`: an account scope
+                if at and not TOKEN_SCOPE.fullmatch(scope):
+                    raise ValueError(
+                        "a token's scope is `@` then accounts (acct_… or platform) joined by '|'"
+                    )
                 if len(raw) < MIN_TOKEN_LENGTH or not TOKEN_CHARS.fullmatch(raw):
                     raise ValueError(
                         f"every token needs at least {MIN_TOKEN_LENGTH} characters of "
                         "A-Z a-z 0-9 - . _ ~ + /"
                     )
+        return value
+
+    @field_validator("backfill_stripe_accounts", "metrics_account_labels", mode="before")
+    @classmethod
+    def _parse_accounts(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, tuple):
+            for account in value:
+                if not re.fullmatch(r"acct_[A-Za-z0-9]+", str(account)):
+                    raise ValueError(f"{account!r} is not a Stripe account id (acct_…)")
         return value
 
     @field_validator("stripe_webhook_allowed_events", mode="before")
@@ -269,6 +297,9 @@ class Settings(BaseSettings):
 
     def webhook_secret_values(self) -> tuple[str, ...]:
         return tuple(secret.get_secret_value() for secret in self.stripe_webhook_secrets)
+
+    def connect_webhook_secret_values(self) -> tuple[str, ...]:
+        return tuple(secret.get_secret_value() for secret in self.stripe_connect_webhook_secrets)
 
     def api_token_values(self) -> tuple[str, ...]:
         return tuple(token.get_secret_value() for token in self.api_tokens)

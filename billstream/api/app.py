@@ -13,7 +13,14 @@ from billstream.api import openapi
 from billstream.api.auth import auth_middleware
 from billstream.api.billing import BillingService, add_billing_routes
 from billstream.api.metrics import ApiMetrics
-from billstream.api.routes import EXECUTOR, METRICS, STORE, add_routes, errors_and_metrics
+from billstream.api.routes import (
+    EXECUTOR,
+    METRICS,
+    PLATFORM_ACCOUNT,
+    STORE,
+    add_routes,
+    errors_and_metrics,
+)
 from billstream.api.store import Store
 from billstream.settings import Settings
 from billstream.web import add_probe_routes
@@ -53,6 +60,7 @@ def create_app(
     guard = [] if require_token is None else [require_token]
     app = web.Application(middlewares=[errors_and_metrics, *guard])
     app[STORE] = store
+    app[PLATFORM_ACCOUNT] = settings.stripe_account_id or ""
     app[EXECUTOR] = executor
     app[METRICS] = metrics
 

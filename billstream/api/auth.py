@@ -13,6 +13,7 @@ import hmac
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from billstream.api.scopes import SCOPE, Scope, parse_entry
 from billstream.settings import Settings
 
 # Open whatever the settings: a prober or load balancer never holds a token, and the document
@@ -29,6 +30,14 @@ class Unauthorized(Exception):
     """No token, or not one of `API_TOKENS`: 401 with a Bearer challenge."""
 
 
+class Forbidden(Exception):
+    """A scoped token on a route that spans accounts (funnels, billing actions): 403."""
+
+
+# Routes over every account, or acting on Stripe as the platform: unscoped tokens only.
+UNSCOPED_PREFIXES = ("/funnels/", "/billing/")
+
+
 def configuration_error(settings: Settings) -> str | None:
     """The one-line reason the api must not start with these settings, or None."""
     if settings.api_auth == "token" and not settings.api_tokens:
@@ -38,12 +47,18 @@ def configuration_error(settings: Settings) -> str | None:
 
 def token_matches(header: str | None, tokens: tuple[bytes, ...]) -> bool:
     """Whether `Authorization: Bearer <token>` names one of `tokens`, in constant time."""
+    return token_scope(header, tuple((token, Scope()) for token in tokens)) is not None
+
+
+def token_scope(header: str | None, tokens: tuple[tuple[bytes, Scope], ...]) -> Scope | None:
+    """The scope of the token `Authorization: Bearer <token>` names, or None; constant time."""
     scheme, _, presented = (header or "").partition(" ")
     candidate = presented.strip().encode()
-    matched = False
-    for token in tokens:  # every token is compared: the time taken says nothing about which
-        matched |= hmac.compare_digest(candidate, token)
-    return matched and scheme.lower() == "bearer"
+    found: Scope | None = None
+    for token, scope in tokens:  # every token is compared: the time says nothing about which
+        if hmac.compare_digest(candidate, token):
+            found = scope
+    return found if scheme.lower() == "bearer" else None
 
 
 def open_paths(settings: Settings) -> frozenset[str]:
@@ -57,13 +72,21 @@ def auth_middleware(settings: Settings) -> Middleware | None:
         raise AuthNotConfigured(error)
     if settings.api_auth == "none":
         return None
-    tokens = tuple(token.encode() for token in settings.api_token_values())
+    platform = settings.stripe_account_id
+    entries = (parse_entry(entry, platform) for entry in settings.api_token_values())
+    tokens = tuple((token.encode(), scope) for token, scope in entries)
     unguarded = open_paths(settings)
 
     @web.middleware
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in unguarded or token_matches(request.headers.get("Authorization"), tokens):
+        if request.path in unguarded:
             return await handler(request)
-        raise Unauthorized()
+        scope = token_scope(request.headers.get("Authorization"), tokens)
+        if scope is None:
+            raise Unauthorized()
+        if not scope.unlimited and request.path.startswith(UNSCOPED_PREFIXES):
+            raise Forbidden()
+        request[SCOPE] = scope
+        return await handler(request)
 
     return require_token

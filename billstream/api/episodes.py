@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from billstream.api.state import Id, IdText, MalformedMessage, Text, validated
+from billstream.api.state import AccountId, Id, IdText, MalformedMessage, Text, validated
 from billstream.limits import CALENDAR_SECONDS_MAX, CALENDAR_SECONDS_MIN, INT32_MAX
+from billstream.routing import account_key
 
 EpisodeKind = Literal["dunning", "sca"]
 EpisodeState = Literal["open", "recovered", "completed", "lost"]
@@ -33,6 +34,7 @@ class EpisodeMessage(BaseModel):
     decline_code: Text | None = None
     plan: Text | None = None
     version: Annotated[int, Field(ge=0, le=2**62)]
+    stripe_account: AccountId | None = None  # Connect: the connected account
 
     def row(self) -> dict[str, Any]:
         """The `invoice_episodes` row, with the cohorts it belongs to (UTC)."""
@@ -50,6 +52,7 @@ def decode_episode(key: bytes | None, value: bytes | None) -> EpisodeMessage | N
     if value is None:
         return None
     episode = validated(EpisodeMessage, value)
-    if key is not None and key != f"{episode.invoice_id}:{episode.kind}".encode():
+    expected = account_key(f"{episode.invoice_id}:{episode.kind}", episode.stripe_account)
+    if key is not None and key != expected.encode():
         raise MalformedMessage(f"key {key[:64]!r} is not the value's invoice_id:kind")
     return episode

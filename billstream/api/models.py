@@ -56,7 +56,10 @@ accounts = Table(
     Column("updated_at", BigInteger),
     # The account's sorted feature lookup keys, served as they are; `account_features` indexes them.
     Column("features", JSON, nullable=False, server_default="[]"),
+    # Connect: the connected account (NULL: the platform); `customer_id` is then acct_…/cus_….
+    Column("stripe_account", ID),
 )
+Index("ix_accounts_stripe_account_customer_id", accounts.c.stripe_account, accounts.c.customer_id)
 Index("ix_accounts_plan_customer_id", accounts.c.plan, accounts.c.customer_id)
 Index("ix_accounts_payment_state_customer_id", accounts.c.payment_state, accounts.c.customer_id)
 
@@ -110,6 +113,7 @@ invoice_episodes = Table(
     Column("version", BigInteger, nullable=False),
     Column("opened_month", String(7), nullable=False),  # UTC "YYYY-MM"
     Column("opened_week", String(10), nullable=False),  # UTC Monday "YYYY-MM-DD"
+    Column("stripe_account", ID),  # Connect: the connected account (NULL: the platform)
 )
 Index("ix_invoice_episodes_kind_opened_at", invoice_episodes.c.kind, invoice_episodes.c.opened_at)
 Index("ix_invoice_episodes_customer_id", invoice_episodes.c.customer_id)

@@ -111,6 +111,10 @@ SCHEMAS: dict[str, Any] = {
                 "maxItems": FEATURES_MAX,
                 "description": "the customer's active entitlements: feature lookup keys, sorted",
             },
+            "stripe_account": {
+                **_nullable("string"),
+                "description": "the connected account (Stripe Connect); null: the platform's own",
+            },
         }
     ),
     "AccountPage": _obj(
@@ -206,6 +210,12 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     }
 
 
+STRIPE_ACCOUNT = _query(
+    "stripe_account",
+    {"type": "string"},
+    "the customer's Stripe account: acct_… (Connect), or `platform` / absent for the platform's",
+)
+
 PATHS: dict[str, Any] = {
     "/accounts": _get(
         "accounts in customer_id order, filtered, one keyset page at a time",
@@ -223,6 +233,7 @@ PATHS: dict[str, Any] = {
                 {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
                 "page size",
             ),
+            STRIPE_ACCOUNT,
             _query("after", {"type": "string"}, "the previous page's `next`"),
         ],
     ),
@@ -233,13 +244,18 @@ PATHS: dict[str, Any] = {
             "404": _json("Error", "unknown, or no state yet at as_of"),
             **ERRORS,
         },
-        [CUSTOMER_ID, _query("as_of", TIMESTAMP, "event time: the state the account had then")],
+        [
+            CUSTOMER_ID,
+            STRIPE_ACCOUNT,
+            _query("as_of", TIMESTAMP, "event time: the state the account had then"),
+        ],
     ),
     "/accounts/{customer_id}/transitions": _get(
         "the account's state changes with causing event id and type, in version order",
         {"200": _json("TransitionList", "changes"), "404": _json("Error", "unknown"), **ERRORS},
         [
             CUSTOMER_ID,
+            STRIPE_ACCOUNT,
             _query("since", TIMESTAMP, "only changes whose event time is at or after this"),
             _query("until", TIMESTAMP, "only changes whose event time is before this"),
             _query(

@@ -14,6 +14,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
+    or_,
     select,
 )
 
@@ -53,7 +54,13 @@ GET_TRANSITIONS = (
 
 @functools.cache
 def list_accounts(
-    *, after: bool, plan: bool, payment_state: bool, feature: bool = False
+    *,
+    after: bool,
+    plan: bool,
+    payment_state: bool,
+    feature: bool = False,
+    accounts_in: bool = False,
+    platform: bool = False,
 ) -> Select[tuple[object, ...]]:
     """A keyset page: binds `limit`, and `after`, `plan`, `payment_state`, `feature` when
     filtered. With `feature` the page walks the (feature, customer_id) index of
@@ -74,6 +81,10 @@ def list_accounts(
         query = query.where(accounts.c.plan == bindparam("plan"))
     if payment_state:
         query = query.where(accounts.c.payment_state == bindparam("payment_state"))
+    if accounts_in or platform:  # only these Stripe accounts (a filter, or a token's scope)
+        column = accounts.c.stripe_account
+        connected = column.in_(bindparam("accounts", expanding=True))
+        query = query.where(or_(connected, column.is_(None)) if platform else connected)
     return query
 
 

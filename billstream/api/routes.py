@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from billstream.api import cursor
-from billstream.api.auth import CHALLENGE, Unauthorized
+from billstream.api.auth import CHALLENGE, Forbidden, Unauthorized
 from billstream.api.metrics import ApiMetrics
 from billstream.api.params import (
     BadParameter,
@@ -25,9 +25,13 @@ from billstream.api.params import (
     text_value,
     transition_query,
 )
+from billstream.api.scopes import request_scope
+from billstream.api.state import served
 from billstream.api.store import Store
+from billstream.routing import account_key
 
 STORE = web.AppKey("store", Store)
+PLATFORM_ACCOUNT = web.AppKey("platform_account", str)  # STRIPE_ACCOUNT_ID, "" when unset
 EXECUTOR = web.AppKey("executor", Executor)
 METRICS = web.AppKey("metrics", ApiMetrics)
 
@@ -64,19 +68,43 @@ async def read(request: web.Request, query: Callable[..., T], *args: Any, **kwar
         raise Unavailable("the read model is unavailable") from error
 
 
-async def get_account(request: web.Request) -> web.Response:
+def _stripe_account(request: web.Request) -> str | None:
+    """`?stripe_account=`: a connected account, or None for the platform (absent, its id)."""
+    value = request.query.get("stripe_account")
+    if value is None or value in ("", "platform", request.app.get(PLATFORM_ACCOUNT, "")):
+        return None
+    if not value.startswith("acct_"):
+        raise BadParameter("stripe_account", "a Stripe account id (acct_…) or 'platform'")
+    return text_value("stripe_account", value)
+
+
+def _account_key(request: web.Request) -> tuple[str, str | None]:
+    """(customer id, account key) of the path and `?stripe_account=`; the key is None when
+    the token's scope excludes that account (answered 404, as an unknown account)."""
     customer_id = text_value("customer_id", request.match_info["customer_id"])
+    account = _stripe_account(request)
+    if not request_scope(request).allows(account):
+        return customer_id, None
+    return customer_id, account_key(customer_id, account)
+
+
+async def get_account(request: web.Request) -> web.Response:
+    customer_id, key = _account_key(request)
+    if key is None:
+        return error_response(404, "not_found", f"no account {customer_id!r}")
     as_of = optional_timestamp(request.query, "as_of")
     if as_of is not None:
-        return await _get_account_as_of(request, customer_id, as_of)
-    account = await read(request, request.app[STORE].get_account, customer_id)
+        return await _get_account_as_of(request, customer_id, key, as_of)
+    account = await read(request, request.app[STORE].get_account, key)
     if account is None:
         return error_response(404, "not_found", f"no account {customer_id!r}")
     return json_response(account)
 
 
-async def _get_account_as_of(request: web.Request, customer_id: str, as_of: int) -> web.Response:
-    found = await read(request, request.app[STORE].get_account_as_of, customer_id, as_of)
+async def _get_account_as_of(
+    request: web.Request, customer_id: str, key: str, as_of: int
+) -> web.Response:
+    found = await read(request, request.app[STORE].get_account_as_of, key, as_of)
     if found is None:
         return error_response(404, "not_found", f"no account {customer_id!r}")
     if found.account is None:
@@ -86,6 +114,10 @@ async def _get_account_as_of(request: web.Request, customer_id: str, as_of: int)
 
 async def list_accounts(request: web.Request) -> web.Response:
     query = list_query(request.query)
+    scope = request_scope(request).accounts
+    if "stripe_account" in request.query:
+        wanted = _stripe_account(request)
+        scope = frozenset({wanted}) if scope is None or wanted in scope else frozenset()
     rows = await read(
         request,
         request.app[STORE].list_accounts,
@@ -94,21 +126,23 @@ async def list_accounts(request: web.Request) -> web.Response:
         plan=query.plan,
         payment_state=query.payment_state,
         feature=query.feature,
+        stripe_accounts=scope,
     )
     items = rows[: query.limit]
     more = len(rows) > query.limit
-    return json_response(
-        {"items": items, "next": cursor.encode(items[-1]["customer_id"]) if more else None}
-    )
+    next_page = cursor.encode(items[-1]["customer_id"]) if more else None  # an account key
+    return json_response({"items": [served(item) for item in items], "next": next_page})
 
 
 async def get_transitions(request: web.Request) -> web.Response:
-    customer_id = text_value("customer_id", request.match_info["customer_id"])
+    customer_id, key = _account_key(request)
+    if key is None:
+        return error_response(404, "not_found", f"no account {customer_id!r}")
     query = transition_query(request.query)
     rows = await read(
         request,
         request.app[STORE].get_transitions,
-        customer_id,
+        key,
         limit=query.limit + 1,  # one more tells whether a next page exists
         after=query.after,
         since=query.since,
@@ -166,6 +200,10 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
             {"error": "unauthorized", "message": "a valid bearer token is required"},
             status=401,
             headers=CHALLENGE,
+        )
+    except Forbidden:
+        response = error_response(
+            403, "forbidden", "this route spans Stripe accounts: it needs an unscoped token"
         )
     except BadParameter as error:
         response = error_response(400, "bad_request", error.message, parameter=error.parameter)

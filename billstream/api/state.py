@@ -15,6 +15,7 @@ from billstream.limits import (
     METADATA_VALUE_MAX_CHARS,
     TEXT_MAX_CHARS,
 )
+from billstream.routing import account_key, split_account_key
 
 # The contract's limits (billstream.limits), the columns' widths, and no NUL (PostgreSQL text
 # cannot hold it). The worker refuses such values already; anything else is quarantined.
@@ -28,6 +29,7 @@ Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 FeatureKey = Annotated[
     str, Field(min_length=1, max_length=FEATURE_KEY_MAX_CHARS, pattern=r"^[^\x00-\x1f\x7f]*$")
 ]
+AccountId = Annotated[str, Field(pattern=r"^acct_[A-Za-z0-9]{1,240}$")]
 PaymentState = Literal["ok", "past_due", "requires_action"]
 PAYMENT_STATES: tuple[str, ...] = ("ok", "past_due", "requires_action")
 
@@ -58,10 +60,17 @@ class AccountStateMessage(BaseModel):
     updated_at: Int64 | None = None
     # Sorted entitlement lookup keys; older messages lack it (no entitlements known).
     features: Annotated[list[FeatureKey], Field(max_length=FEATURES_MAX)] = []
+    # The connected account (Stripe Connect); absent for the platform's own customers.
+    stripe_account: AccountId | None = None
+
+    @property
+    def key(self) -> str:
+        """The account key (routing.account_key): `cus_…`, or `acct_…/cus_…` if connected."""
+        return account_key(self.customer_id, self.stripe_account)
 
     def row(self) -> dict[str, Any]:
-        """The `accounts` row."""
-        return self.model_dump()
+        """The `accounts` row: keyed by the account key, so platform rows are as before."""
+        return {**self.model_dump(), "customer_id": self.key}
 
 
 Message = TypeVar("Message", bound=BaseModel)
@@ -82,8 +91,8 @@ def decode(key: bytes | None, value: bytes | None) -> AccountStateMessage | None
     if value is None:
         return None
     state = validated(AccountStateMessage, value)
-    if key is not None and key != state.customer_id.encode():
-        raise MalformedMessage(f"key {key[:64]!r} is not the value's customer_id")
+    if key is not None and key != state.key.encode():
+        raise MalformedMessage(f"key {key[:64]!r} is not the value's [stripe_account/]customer_id")
     return state
 
 
@@ -93,4 +102,11 @@ def decode(key: bytes | None, value: bytes | None) -> AccountStateMessage | None
 ACCOUNT_FIELDS: tuple[str, ...] = tuple(AccountStateMessage.model_fields)
 # The fields whose change a transition records: all but the key and the stamps of a change.
 STAMPS = ("version", "updated_by_event", "updated_by_event_type", "updated_at")
-TRACKED_FIELDS = tuple(name for name in ACCOUNT_FIELDS if name not in ("customer_id", *STAMPS))
+KEY_FIELDS = ("customer_id", "stripe_account")
+TRACKED_FIELDS = tuple(name for name in ACCOUNT_FIELDS if name not in (*KEY_FIELDS, *STAMPS))
+
+
+def served(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row as the API serves it: the customer id without its account prefix."""
+    _, customer = split_account_key(row["customer_id"])
+    return {**row, "customer_id": customer}

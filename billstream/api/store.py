@@ -7,7 +7,7 @@ thread pool by the HTTP handlers and the consumer (bench/api.py measures the cos
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,7 +32,8 @@ from billstream.api.models import (
     quarantined_records,
 )
 from billstream.api.quarantine import QuarantinedRecord
-from billstream.api.state import ACCOUNT_FIELDS, TRACKED_FIELDS, AccountStateMessage
+from billstream.api.state import ACCOUNT_FIELDS, TRACKED_FIELDS, AccountStateMessage, served
+from billstream.routing import split_account_key
 
 MIGRATIONS = "billstream.api:migrations"
 IN_CHUNK = 500  # ids per IN (...) list: far below every backend's bound-parameter limit
@@ -107,9 +108,10 @@ class Store:
         self.engine.dispose()
 
     def get_account(self, customer_id: str) -> dict[str, Any] | None:
+        """The account of an account key (`cus_…`, or `acct_…/cus_…` for a connected one)."""
         params = {"customer_id": customer_id}
         row = self._read(lambda connection: connection.execute(queries.GET_ACCOUNT, params).first())
-        return None if row is None else dict(zip(ACCOUNT_FIELDS, row, strict=True))
+        return None if row is None else served(dict(zip(ACCOUNT_FIELDS, row, strict=True)))
 
     def list_accounts(
         self,
@@ -119,13 +121,19 @@ class Store:
         plan: str | None = None,
         payment_state: str | None = None,
         feature: str | None = None,
+        stripe_accounts: Collection[str | None] | None = None,
     ) -> list[dict[str, Any]]:
-        """Up to `limit` accounts with customer_id > `after`, in customer_id order."""
+        """Up to `limit` accounts with key > `after`, in key order (`after` is an account key);
+        with `stripe_accounts`, only theirs (None in it: the platform's)."""
         given = {"after": after, "plan": plan, "payment_state": payment_state, "feature": feature}
-        params = {"limit": limit} | {
+        params: dict[str, Any] = {"limit": limit} | {
             name: value for name, value in given.items() if value is not None
         }
-        query = queries.list_accounts(**{name: value is not None for name, value in given.items()})
+        flags = {name: value is not None for name, value in given.items()}
+        if stripe_accounts is not None:
+            params["accounts"] = sorted(a for a in stripe_accounts if a is not None)
+            flags |= {"accounts_in": True, "platform": None in stripe_accounts}
+        query = queries.list_accounts(**flags)
         rows = self._read(lambda connection: connection.execute(query, params).all())
         return [dict(zip(ACCOUNT_FIELDS, row, strict=True)) for row in rows]
 
@@ -199,17 +207,17 @@ class Store:
             return ApplyResult(0, 0)
         with self.engine.begin() as connection:
             written = self._apply_episodes(connection, episodes)
-            known = self._stored(connection, {state.customer_id for state in states})
+            known = self._stored(connection, {state.key for state in states})  # account keys
             features_before = {key: row["features"] for key, row in known.items()}
             latest: dict[str, dict[str, Any]] = {}
             transitions = []
             for state in states:
                 row = state.row()
-                previous = known.get(state.customer_id)
+                previous = known.get(state.key)
                 if previous is not None and row["version"] <= previous["version"]:
                     continue
                 transitions.append(_transition(previous, row))
-                known[state.customer_id] = latest[state.customer_id] = row
+                known[state.key] = latest[state.key] = row
             if latest:
                 connection.execute(self._upsert, list(latest.values()))
                 connection.execute(self._append, transitions)
@@ -312,7 +320,8 @@ def fold_transitions(customer_id: str, transitions: Sequence[Mapping[str, Any]])
     """The account state after `transitions` (oldest first): each records its changes against
     the state stored before it, and the first lists every field, so their fold is the state."""
     # Transitions stored before `features` existed do not list it: none known then.
-    state: dict[str, Any] = {"customer_id": customer_id, "features": []}
+    account, customer = split_account_key(customer_id)  # an account key (acct_…/cus_…)
+    state: dict[str, Any] = {"customer_id": customer, "stripe_account": account, "features": []}
     for transition in transitions:
         for name, change in transition["changes"].items():
             state[name] = change["to"]

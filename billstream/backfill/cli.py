@@ -54,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--page-size", type=int, default=100, choices=range(1, 101), metavar="1-100"
     )
     parser.add_argument(
+        "--stripe-account",
+        action="append",
+        default=None,
+        metavar="acct_…",
+        help="also list this connected account's events (Stripe-Account; repeatable; "
+        "default BACKFILL_STRIPE_ACCOUNTS); each has its own checkpoint",
+    )
+    parser.add_argument(
         "--undelivered",
         action="store_true",
         help="only events Stripe has not delivered successfully to every endpoint "
@@ -66,14 +74,18 @@ def _fail(message: str, status: int = 1) -> int:
     return status
 
 
-def _plan(settings: Settings, args: argparse.Namespace) -> Plan:
+def _plan(settings: Settings, args: argparse.Namespace, account: str | None = None) -> Plan:
     since = parse_since(args.since, time.time())
     requested = tuple(t.strip() for t in str(args.types).split(",") if t.strip())
     patterns = narrow_patterns(settings.stripe_webhook_allowed_events, requested)
     default = checkpoints.default_path(settings.topic(STRIPE_EVENTS))
     if args.undelivered:  # its own range: never resumes (or is resumed by) a full backfill
         default = default.with_suffix(".undelivered.json")
+    if account is not None:  # each account's events are their own range
+        default = default.with_suffix(f".{account}.json")
     path = args.checkpoint or default
+    if account is not None and args.checkpoint is not None:
+        path = args.checkpoint.with_suffix(f".{account}.json")
     return Plan(since=since, patterns=patterns, checkpoint_path=path, fresh=args.fresh)
 
 
@@ -91,8 +103,22 @@ async def _publish(settings: Settings, plan: Plan, spool: Spool, start: Checkpoi
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    """The platform's events, then each connected account's (docs/connect.md)."""
+    accounts = args.stripe_account or list(settings.backfill_stripe_accounts)
+    for account in accounts:
+        if not account.startswith("acct_"):
+            return _fail(f"--stripe-account {account!r}: not a Stripe account id (acct_…)", 2)
+    status = _run_one(settings, args, None)
+    for account in accounts:
+        if status != 0:
+            break
+        status = _run_one(settings, args, account)
+    return status
+
+
+def _run_one(settings: Settings, args: argparse.Namespace, account: str | None) -> int:
     try:
-        plan = _plan(settings, args)
+        plan = _plan(settings, args, account)
         client = make_stripe_client(settings, max_network_retries=0)  # stripe_calls retries
         start, resumed = starting_point(plan, settings.topic(STRIPE_EVENTS))
     except (ValueError, StripeNotConfigured) as error:
@@ -110,6 +136,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                     plan.patterns,
                     page_size=args.page_size,
                     undelivered=args.undelivered,
+                    stripe_account=account,
                 )
                 listed = spool_events(events, start, spool, on_event=bar.update)
             published = len(spool)
@@ -129,8 +156,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return _fail(f"interrupted; rerun the same command to resume ({plan.checkpoint_path})", 130)
     what = "undelivered events recovered" if args.undelivered else "published"
+    whose = "" if account is None else f"{account}: "
     print(
-        f"billstream backfill: listed {listed}, {what} {published} to "
+        f"billstream backfill: {whose}listed {listed}, {what} {published} to "
         f"{settings.topic(STRIPE_EVENTS)}; checkpoint {plan.checkpoint_path} "
         f"(up to created {final.created})"
     )

@@ -6,6 +6,7 @@ own after a pause, without restarting the walk.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -57,9 +58,15 @@ def fetch_page(
     params: dict[str, Any],
     backoff: Backoff,
     sleep: Callable[[float], None] = time.sleep,
+    stripe_account: str | None = None,
 ) -> Any:
-    """One Events API page, through the shared page fetch (rate limit, 429 backoff)."""
-    return stripe_pages.fetch_page(client.v1.events.list, params, backoff, sleep)  # type: ignore[arg-type]
+    """One Events API page, through the shared page fetch (rate limit, 429 backoff); of a
+    connected account's events with `stripe_account` (the `Stripe-Account` header)."""
+    if stripe_account is None:
+        return stripe_pages.fetch_page(client.v1.events.list, params, backoff, sleep)  # type: ignore[arg-type]
+    options: Any = {"stripe_account": stripe_account}
+    listing = functools.partial(client.v1.events.list, options=options)
+    return stripe_pages.fetch_page(listing, params, backoff, sleep)
 
 
 def events_newest_first(
@@ -71,12 +78,14 @@ def events_newest_first(
     undelivered: bool = False,
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    stripe_account: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every allowed event created at or after `since`, as plain dicts, newest first.
 
     `undelivered`: only those Stripe has not yet delivered successfully to every endpoint
     (the Events API's `delivery_success=false`); published again, they de-duplicate by id if
-    a delivery does arrive after all.
+    a delivery does arrive after all. `stripe_account`: a connected account's events, each
+    given its `account` as a Connect webhook names it (so it is keyed as ingest keys it).
     """
     params: dict[str, Any] = {"limit": page_size, "created": {"gte": since}}
     if undelivered:
@@ -84,8 +93,11 @@ def events_newest_first(
     params.update(server_filter(patterns))
     allowlist = EventAllowlist(patterns)  # ingest's rule: backfill publishes what ingest would
     while True:
-        page = fetch_page(client, params, backoff or Backoff(), sleep)
+        page = fetch_page(client, params, backoff or Backoff(), sleep, stripe_account)
         events = [item.to_dict() for item in page.data]
+        if stripe_account is not None:
+            for event in events:
+                event.setdefault("account", stripe_account)
         for event in events:
             if allowlist.allows(str(event.get("type", ""))):
                 yield event

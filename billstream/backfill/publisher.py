@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from billstream.kafka_security import aiokafka_options
 from billstream.limits import record_bytes
-from billstream.routing import record_headers, routing_key
+from billstream.routing import event_key, record_headers
 from billstream.settings import Settings
 from billstream.topics import STRIPE_EVENTS
 
@@ -71,6 +71,7 @@ class Publisher:
 
     def __init__(self, settings: Settings, source: str = SOURCE) -> None:
         self.topic = settings.topic(STRIPE_EVENTS)
+        self.platform = settings.stripe_account_id  # its events keep the customer-id key
         self.source = source  # the `source` header: `backfill`, or `drift` for a heal
         self._producer = AIOKafkaProducer(
             **aiokafka_options(settings),
@@ -96,7 +97,7 @@ class Publisher:
                 await self._producer.send(
                     self.topic,
                     value=body,
-                    key=routing_key(event).encode(),
+                    key=event_key(event, self.platform).encode(),  # as ingest keys it
                     headers=record_headers(event, received_at_ms, source=self.source),
                 )
             )

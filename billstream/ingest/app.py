@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from billstream.allowlist import EventAllowlist
 from billstream.ingest.admission import Admission
 from billstream.ingest.deadlines import Deadlines
+from billstream.ingest.endpoints import PLATFORM_PATH, endpoints
 from billstream.ingest.kafka_publisher import KafkaPublisher
 from billstream.ingest.metrics import Endpoint, IngestMetrics
 from billstream.ingest.publisher import Publisher
@@ -20,7 +21,7 @@ from billstream.settings import Settings
 from billstream.topics import STRIPE_EVENTS, STRIPE_THIN_EVENTS
 from billstream.web import add_probe_routes
 
-WEBHOOK_PATH = "/webhooks/stripe"
+WEBHOOK_PATH = PLATFORM_PATH
 THIN_WEBHOOK_PATH = "/webhooks/stripe/thin"
 
 PUBLISHER = web.AppKey("publisher", Publisher)
@@ -35,28 +36,32 @@ def create_app(
     """Build the app; `publisher` defaults to Kafka (tests pass an in-process one)."""
     registry = registry if registry is not None else CollectorRegistry()
     publisher = publisher if publisher is not None else KafkaPublisher(settings)
-    metrics = IngestMetrics(registry)
-    verifier = SignatureVerifier(
-        settings.webhook_secret_values(), settings.stripe_webhook_tolerance
-    )
+    metrics = IngestMetrics(registry, settings.metrics_account_labels)
     allowlist = EventAllowlist(settings.stripe_webhook_allowed_events)
     deadlines = Deadlines(settings.ingest_publish_timeout)
-    # One bound for the process: both endpoints wait on the same producer.
+    # One bound for the process: every endpoint waits on the same producer.
     admission = Admission(settings.ingest_max_in_flight, metrics.in_flight)
-    intake = WebhookIntake(
-        verifier=verifier,
-        allowlist=allowlist,
-        publisher=publisher,
-        metrics=metrics.of(Endpoint.SNAPSHOT),
-        topic=settings.topic(STRIPE_EVENTS),
-        max_body=settings.stripe_webhook_max_body,
-        deadlines=deadlines,
-        admission=admission,
-        read_timeout=settings.ingest_read_timeout,
-        retry_after=settings.ingest_overloaded_retry_after,
-    )
+    app = web.Application()
+    for endpoint in endpoints(settings):  # each path verifies with its own secrets only
+        intake = WebhookIntake(
+            verifier=SignatureVerifier(endpoint.secrets, settings.stripe_webhook_tolerance),
+            allowlist=allowlist,
+            publisher=publisher,
+            metrics=metrics.of(Endpoint.CONNECT if endpoint.connect else Endpoint.SNAPSHOT),
+            topic=settings.topic(STRIPE_EVENTS),
+            max_body=settings.stripe_webhook_max_body,
+            deadlines=deadlines,
+            admission=admission,
+            read_timeout=settings.ingest_read_timeout,
+            retry_after=settings.ingest_overloaded_retry_after,
+            endpoint=endpoint,
+        )
+        app.router.add_post(endpoint.path, intake.handle)
+    # Thin notifications of the platform's destination, with the platform's secrets.
     thin = WebhookIntake(
-        verifier=verifier,
+        verifier=SignatureVerifier(
+            settings.webhook_secret_values(), settings.stripe_webhook_tolerance
+        ),
         allowlist=allowlist,
         publisher=publisher,
         metrics=metrics.of(Endpoint.THIN),
@@ -68,12 +73,10 @@ def create_app(
         retry_after=settings.ingest_overloaded_retry_after,
         thin=NotificationParser(settings.stripe_webhook_tolerance),
     )
-    app = web.Application()
+    app.router.add_post(THIN_WEBHOOK_PATH, thin.handle)
     app[PUBLISHER] = publisher
     app[METRICS] = metrics
     app.cleanup_ctx.append(_publisher_lifetime)
-    app.router.add_post(WEBHOOK_PATH, intake.handle)
-    app.router.add_post(THIN_WEBHOOK_PATH, thin.handle)
     add_probe_routes(app, registry, ready=lambda: app[PUBLISHER].ready)
     return app
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from billstream.routing import headers_for, key_for
+from billstream.routing import account_key, headers_for, key_for
 
 # Stripe types look like "invoice.payment_failed"; anything else is one label, not a new series.
 _TYPE_LABEL = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+){0,5}")
@@ -63,8 +63,9 @@ class StripeEvent:
         return headers_for(self.id, self.type, received_at_ms, self.account)
 
 
-def parse_event(body: bytes) -> StripeEvent:
-    """Check the contract's shape (an object with id, type, data.object) and route it."""
+def parse_event(body: bytes, platform: str | None = None) -> StripeEvent:
+    """Check the contract's shape (an object with id, type, data.object) and route it; a
+    connected account's event is keyed `acct_…/cus_…` (`billstream.routing.account_key`)."""
     try:
         envelope = _decode(body)
     except msgspec.DecodeError as error:  # ValidationError included: wrong shape or types
@@ -73,7 +74,8 @@ def parse_event(body: bytes) -> StripeEvent:
         raise InvalidPayload("not UTF-8") from None
     except RecursionError:  # msgspec recurses even into fields it skips
         raise InvalidPayload("not a Stripe event: nested too deeply") from None
-    return StripeEvent(envelope.id, envelope.type, _key(envelope).encode(), envelope.account)
+    key = account_key(_key(envelope), envelope.account, platform)
+    return StripeEvent(envelope.id, envelope.type, key.encode(), envelope.account)
 
 
 def _key(envelope: _Envelope) -> str:

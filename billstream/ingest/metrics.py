@@ -1,7 +1,7 @@
 """Ingest's Prometheus metrics (DESIGN.md, "Metrics"), registered on the registry passed in.
 
-Both endpoints (`POST /webhooks/stripe`, `POST /webhooks/stripe/thin`) count into the same
-families, told apart by the `endpoint` label (`snapshot`, `thin`): a dashboard's `sum()` keeps
+Every endpoint (`POST /webhooks/stripe`, `…/thin`, `…/connect`) counts into the same families,
+told apart by the `endpoint` label (`snapshot`, `thin`, `connect`): a dashboard's `sum()` keeps
 meaning "every webhook", and each destination can still be watched on its own.
 """
 
@@ -21,6 +21,7 @@ class Endpoint(StrEnum):
 
     SNAPSHOT = "snapshot"
     THIN = "thin"
+    CONNECT = "connect"  # the snapshot events of connected accounts (POST /webhooks/stripe/connect)
 
 
 class Rejection(StrEnum):
@@ -36,6 +37,38 @@ class Rejection(StrEnum):
     OVERLOADED = "overloaded"
 
 
+PLATFORM_LABEL = "platform"
+CONNECTED_LABEL = "connected"  # every connected account not in METRICS_ACCOUNT_LABELS
+
+
+class AccountCounter:
+    """`stripe_webhook_account_queued_total{account}`: platform, connected, or an id listed in
+    METRICS_ACCOUNT_LABELS (bounded: no other account id becomes a label)."""
+
+    def __init__(self, registry: CollectorRegistry, labelled_accounts: tuple[str, ...]) -> None:
+        self.labelled_accounts = frozenset(labelled_accounts)
+        self.counter = Counter(
+            "stripe_webhook_account_queued",
+            "Webhooks queued, by Stripe account: platform, connected, or an id of "
+            "METRICS_ACCOUNT_LABELS (bounded: no other account id becomes a label)",
+            ["account"],
+            registry=registry,
+        )
+        self._children = {
+            label: self.counter.labels(label)
+            for label in (PLATFORM_LABEL, CONNECTED_LABEL, *sorted(self.labelled_accounts))
+        }
+
+    def queued_for(self, connected: str | None) -> None:
+        if connected is None:
+            label = PLATFORM_LABEL
+        elif connected in self.labelled_accounts:
+            label = connected
+        else:
+            label = CONNECTED_LABEL
+        self._children[label].inc()
+
+
 @dataclass(frozen=True)
 class EndpointMetrics:
     """One endpoint's children, resolved once: labels() costs a lock and a dict lookup per call."""
@@ -47,6 +80,12 @@ class EndpointMetrics:
     publish_seconds: Histogram
     rejected: dict[Rejection, Counter]
     _ignored: Counter
+    _accounts: AccountCounter
+
+    def queued_for(self, connected: str | None) -> None:
+        """Count a queued webhook: on its endpoint, and under its account's bounded label."""
+        self.queued.inc()
+        self._accounts.queued_for(connected)
 
     def ignored(self, type_label: str) -> Counter:
         return self._ignored.labels(self.endpoint.value, type_label)
@@ -60,7 +99,10 @@ class EndpointMetrics:
 class IngestMetrics:
     """The contract's counters and histogram; label values are bounded by construction."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, labelled_accounts: tuple[str, ...] = ()
+    ) -> None:
+        self.accounts = AccountCounter(registry, labelled_accounts)
         self.received = Counter(
             "stripe_webhook_received", "Webhook requests received", ["endpoint"], registry=registry
         )
@@ -114,6 +156,7 @@ class IngestMetrics:
             publish_seconds=self.publish_seconds.labels(name),
             rejected={reason: self.rejected.labels(name, reason.value) for reason in Rejection},
             _ignored=self.ignored,
+            _accounts=self.accounts,
         )
 
     def of(self, endpoint: Endpoint) -> EndpointMetrics:

@@ -15,6 +15,7 @@ from aiohttp import web
 from billstream.allowlist import EventAllowlist
 from billstream.ingest.admission import Admission
 from billstream.ingest.deadlines import Deadlines
+from billstream.ingest.endpoints import PLATFORM_ENDPOINT, Endpoint
 from billstream.ingest.event import InvalidPayload, StripeEvent, parse_event, type_label
 from billstream.ingest.metrics import EndpointMetrics, Rejection
 from billstream.ingest.publisher import Publisher, PublishError, Record, RecordTooLarge
@@ -27,6 +28,7 @@ from billstream.ingest.thin import (
     object_kind,
     snapshot_type,
 )
+from billstream.routing import connected_account
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class WebhookIntake:
     retry_after: int = 1  # seconds, on an `overloaded` 503
     # Set for the thin endpoint: notifications are parsed by stripe-python's parser.
     thin: NotificationParser | None = None
+    # Whose events this path carries (ingest/endpoints.py); the verifier holds its secrets.
+    endpoint: Endpoint = PLATFORM_ENDPOINT
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.metrics.received.inc()
@@ -97,6 +101,8 @@ class WebhookIntake:
             return self._reject(Rejection.INVALID_SIGNATURE)
         try:
             event = self._parse(body, header, secret)
+            if self.thin is None and not self.endpoint.accepts(event.account):
+                raise WrongEndpoint(f"an event of another endpoint than {self.endpoint.path}")
         except InvalidPayload as error:
             reason = (
                 Rejection.WRONG_ENDPOINT
@@ -127,14 +133,14 @@ class WebhookIntake:
             )
             return self._reject(reason)
         self.metrics.publish_seconds.observe(time.perf_counter() - started)
-        self.metrics.queued.inc()
+        self.metrics.queued_for(connected_account(event.account, self.endpoint.platform))
         return _json(200, _QUEUED)
 
     def _parse(self, body: bytes, header: str, secret: str) -> StripeEvent:
         if self.thin is not None:
             return self.thin.parse(body, header, secret)
         try:
-            return parse_event(body)
+            return parse_event(body, self.endpoint.platform)
         except InvalidPayload:
             if object_kind(body) == THIN_OBJECT:
                 raise WrongEndpoint(

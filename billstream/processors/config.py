@@ -22,6 +22,7 @@ class ReducerConfig:
     closed_invoice_retention_seconds: int = 35 * 86400
     # STRIPE_API_KEY set: an ambiguous same-second tie asks the resolver for a refetch.
     refetch_ties: bool = False
+    platform_account: str | None = None  # STRIPE_ACCOUNT_ID: its events are the platform's
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReducerConfig:
@@ -32,6 +33,7 @@ class ReducerConfig:
             dedup_retention_seconds=settings.dedup_retention_seconds,
             closed_invoice_retention_seconds=settings.closed_invoice_retention_seconds,
             refetch_ties=settings.stripe_api_key is not None,
+            platform_account=settings.stripe_account_id,
         )
 
     def tier(self, plan: str | None) -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import stripe
+from stripe import RequestOptions
 
 from billstream.processors.config import ReducerConfig
 from billstream.processors.statuses import LIVE
@@ -34,6 +35,14 @@ class Downgrade:
     pending_plan: str
     period_end: int
     interval: str | None = None
+    stripe_account: str | None = None  # Connect: calls go with `Stripe-Account`
+
+    @property
+    def options(self) -> RequestOptions:
+        """Stripe request options: the connected account, if any (its objects live there)."""
+        if self.stripe_account is None:
+            return {}
+        return {"stripe_account": self.stripe_account}
 
     @property
     def idempotency_key(self) -> str:
@@ -58,21 +67,26 @@ class PriceResolver:
         self._client = client
         self._config = config
         self._call = call
-        self._cache: dict[tuple[str, str | None], str] = {}
+        self._cache: dict[tuple[str, str | None, str | None], str] = {}
 
-    def price_for(self, plan: str, interval: str | None) -> str:
-        """The price to switch to; same billing interval as today when the plan has several."""
-        cached = self._cache.get((plan, interval))
+    def price_for(self, plan: str, interval: str | None, stripe_account: str | None = None) -> str:
+        """The price to switch to; same billing interval as today when the plan has several.
+        A connected account's prices are its own: looked up there (`Stripe-Account`)."""
+        key = (plan, interval, stripe_account)
+        cached = self._cache.get(key)
         if cached is None:
-            cached = self._cache[(plan, interval)] = self._resolve(plan, interval)
+            cached = self._cache[key] = self._resolve(plan, interval, stripe_account)
         return cached
 
-    def _resolve(self, plan: str, interval: str | None) -> str:
+    def _resolve(self, plan: str, interval: str | None, stripe_account: str | None) -> str:
         keys = _plan_keys(self._config, plan)
         lookup_keys = [key for key in keys if not _is_price_id(key)][:MAX_LOOKUP_KEYS]
         if lookup_keys:
             params = {"lookup_keys": lookup_keys, "active": True, "limit": MAX_LOOKUP_KEYS}
-            page = self._call(lambda: self._client.v1.prices.list(params))  # type: ignore[arg-type]
+            options: Any = {} if stripe_account is None else {"stripe_account": stripe_account}
+            page = self._call(
+                lambda: self._client.v1.prices.list(params, options)  # type: ignore[arg-type]
+            )
             prices = [price.to_dict() for price in page.data]
             if prices:
                 return str(min(prices, key=lambda p: _preference(p, lookup_keys, interval))["id"])
@@ -123,8 +137,10 @@ def apply_downgrade(
     call: Call = direct,
 ) -> dict[str, Any]:
     """Switch the subscription to the pending plan's price now, without proration."""
-    price = resolver.price_for(due.pending_plan, due.interval)
-    subscription = call(lambda: client.v1.subscriptions.retrieve(due.subscription_id)).to_dict()
+    price = resolver.price_for(due.pending_plan, due.interval, due.stripe_account)
+    subscription = call(
+        lambda: client.v1.subscriptions.retrieve(due.subscription_id, options=due.options)
+    ).to_dict()
     status = subscription.get("status")
     if status not in LIVE:
         raise DowngradeError(f"subscription {due.subscription_id} is {status}")
@@ -140,7 +156,7 @@ def apply_downgrade(
         lambda: client.v1.subscriptions.update(
             due.subscription_id,
             changes,  # type: ignore[arg-type]
-            {"idempotency_key": due.idempotency_key},
+            {**due.options, "idempotency_key": due.idempotency_key},
         )
     )
     result: dict[str, Any] = updated.to_dict()

@@ -86,6 +86,7 @@ def due_downgrades(
                 pending_plan=str(pending),
                 period_end=int(period_end),
                 interval=account.get("interval"),
+                stripe_account=account.get("stripe_account"),
             )
         )
     return heapq.nsmallest(limit, due, key=lambda d: (d.period_end, d.customer_id))

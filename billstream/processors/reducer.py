@@ -27,7 +27,7 @@ from billstream.processors.schedules import RULE_TYPES as SCHEDULE_RULES
 from billstream.processors.schedules import SCHEDULE_EVENTS, apply_schedule_event
 from billstream.processors.subscriptions import RULE_TYPES as SUBSCRIPTION_RULES
 from billstream.processors.subscriptions import apply_subscription_event
-from billstream.routing import routing_key
+from billstream.routing import connected_account, routing_key
 from billstream.tables.state import CustomerState
 
 __all__ = ["CustomerState", "InvalidEvent", "ReducerConfig", "apply"]
@@ -95,7 +95,11 @@ def apply(
         if again is not None:
             duplicate.append(again)
         return state, duplicate
-    new = state.clone() if state is not None else CustomerState(routing_key(event))
+    if state is not None:
+        new = state.clone()
+    else:  # (account, customer): the key's parts; a connected account's state names it
+        account = connected_account(event.get("account"), config.platform_account)
+        new = CustomerState(routing_key(event), stripe_account=account)
     effects: list[fx.Effect] = []
     event_type = envelope.type
     if event_type.startswith(SUBSCRIPTION_PREFIX):

@@ -17,6 +17,7 @@ from billstream.processors.config import ReducerConfig
 from billstream.processors.episodes import current_episodes, episode_key
 from billstream.processors.parsing import InvalidEvent, parse_event
 from billstream.processors.reducer import apply
+from billstream.routing import account_key
 from billstream.tables.codec import decode_customer, encode_customer
 from billstream.tables.state import CustomerState
 
@@ -86,7 +87,11 @@ def apply_record(
         # Its episodes too: the crash may have lost their records as well.
         view = state.account_view() if state is not None else None
         output = None if view is None else orjson.dumps(view)
-        again = [] if state is None else [_episode_record(e) for e in current_episodes(state)]
+        again = (
+            []
+            if state is None
+            else [_episode_record(e, state.stripe_account) for e in current_episodes(state)]
+        )
         return Applied(previous, output, effects, state, again)
     output = None
     episodes = []
@@ -102,10 +107,14 @@ def apply_record(
                 check_episode(effect.episode)
             except LimitExceeded as error:
                 raise InvalidEvent(error.reason, error.field) from None
-            episodes.append(_episode_record(effect.episode))
+            episodes.append(_episode_record(effect.episode, new.stripe_account))
     return Applied(encode_customer(new), output, effects, new, episodes)
 
 
-def _episode_record(episode: dict[str, object]) -> tuple[bytes, bytes]:
+def _episode_record(episode: dict[str, object], account: str | None) -> tuple[bytes, bytes]:
+    """The billing.invoice-episodes record; a connected account's is keyed and marked by it."""
     key = episode_key(str(episode["invoice_id"]), str(episode["kind"]))
-    return key.encode(), orjson.dumps(episode)
+    if account is None:
+        return key.encode(), orjson.dumps(episode)
+    value = {**episode, "stripe_account": account}
+    return account_key(key, account).encode(), orjson.dumps(value)

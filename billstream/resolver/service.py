@@ -30,7 +30,7 @@ from billstream.limits import record_bytes
 from billstream.processors.dlq import HEADER_REPLAY_TO, dlq_headers, header_items, header_value
 from billstream.resolver.metrics import ResolverMetrics
 from billstream.resolver.resolve import DEAD_LETTERED, HEALTH, Outcome, Resolver
-from billstream.routing import HEADER_ACCOUNT, HEADER_RECEIVED_AT, record_headers, routing_key
+from billstream.routing import HEADER_ACCOUNT, HEADER_RECEIVED_AT, event_key, record_headers
 from billstream.settings import Settings
 from billstream.stripe_calls import StripeCalls, shared_limiter
 from billstream.stripe_client import StripeNotConfigured, make_stripe_client
@@ -141,7 +141,8 @@ class ResolverLoop:
         await self.producer.send_and_wait(
             self.settings.topic(STRIPE_EVENTS),
             value=orjson.dumps(event),
-            key=routing_key(event).encode(),
+            # As ingest keys it: a connected account's customer is `acct_…/cus_…`.
+            key=event_key(event, self.settings.stripe_account_id).encode(),
             headers=out,
         )
 

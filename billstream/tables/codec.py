@@ -36,22 +36,22 @@ def encode_customer(state: CustomerState) -> bytes:
     orjson serializes the frozen records natively, about 20x faster; the decoded JSON is the
     same as `to_dict()`'s (tests/unit/tables/test_tables.py holds the two together).
     """
-    return orjson.dumps(
-        {
-            "schema": SCHEMA_VERSION,
-            "customer_id": state.customer_id,
-            "account": state.account,
-            "subscriptions": sorted(state.subscriptions.values(), key=BY_ID),
-            "invoices": sorted(state.invoices.values(), key=BY_ID),
-            "seen": state.seen,
-            "newest_created": state.newest_created,
-            "deleted": state.deleted,
-            "entitlements": state.entitlements,
-            "schedules": sorted(state.schedules.values(), key=BY_ID),
-            "closed_invoices": state.closed_invoices,
-        },
-        option=orjson.OPT_SORT_KEYS,
-    )
+    data = {
+        "schema": SCHEMA_VERSION,
+        "customer_id": state.customer_id,
+        "account": state.account,
+        "subscriptions": sorted(state.subscriptions.values(), key=BY_ID),
+        "invoices": sorted(state.invoices.values(), key=BY_ID),
+        "seen": state.seen,
+        "newest_created": state.newest_created,
+        "deleted": state.deleted,
+        "entitlements": state.entitlements,
+        "schedules": sorted(state.schedules.values(), key=BY_ID),
+        "closed_invoices": state.closed_invoices,
+    }
+    if state.stripe_account is not None:  # platform values carry no Connect field
+        data["stripe_account"] = state.stripe_account
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
 
 def decode_customer(value: bytes | None) -> CustomerState | None:

@@ -184,6 +184,9 @@ class CustomerState:
     # (closed_at, outcome), kept CLOSED_INVOICE_RETENTION_SECONDS so that no replay within
     # Stripe's 30-day event retention reopens one (schema 2; none in older values).
     closed_invoices: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # The connected account (Connect) the customer belongs to; None: the platform's own. Kept
+    # out of the stored value and the view when None, so platform values are as before Connect.
+    stripe_account: str | None = None
 
     def clone(self) -> CustomerState:
         """A copy safe to change: records are frozen, so copying the containers suffices."""
@@ -198,6 +201,7 @@ class CustomerState:
             self.entitlements,
             self.schedules.copy(),
             self.closed_invoices.copy() if self.closed_invoices else {},
+            self.stripe_account,
         )
 
     def account_view(self) -> dict[str, Any] | None:
@@ -208,11 +212,13 @@ class CustomerState:
         # the same object as asdict's, which deep-copies and costs ~20x more.
         view = {"customer_id": self.customer_id, **vars(self.account)}
         view["features"] = list(self.account.features)  # as JSON has it: equal to a decoded view
+        if self.stripe_account is not None:
+            view["stripe_account"] = self.stripe_account
         return view
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe and stable (sorted ids), for the table's value serializer."""
-        return {
+        data = {
             "schema": SCHEMA_VERSION,
             "customer_id": self.customer_id,
             "account": None if self.account is None else _plain(self.account),
@@ -227,6 +233,9 @@ class CustomerState:
             "schedules": [asdict(s) for _, s in sorted(self.schedules.items())],
             "closed_invoices": {i: list(t) for i, t in sorted(self.closed_invoices.items())},
         }
+        if self.stripe_account is not None:
+            data["stripe_account"] = self.stripe_account
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CustomerState:
@@ -257,6 +266,7 @@ class CustomerState:
             closed_invoices={
                 str(i): (int(t[0]), str(t[1])) for i, t in data.get("closed_invoices", {}).items()
             },
+            stripe_account=data.get("stripe_account"),  # absent: the platform (pre-Connect too)
         )
 
 

@@ -22,11 +22,13 @@ from billstream.tables.state import AccountState, CustomerState
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_FIELDS = ("customer_id", *(f.name for f in fields(AccountState)))
+# Connect: the connected account, in the view only when there is one (absent: the platform).
+API_FIELDS = (*WORKER_FIELDS, "stripe_account")
 
 
 def test_the_api_message_has_the_workers_fields_in_order() -> None:
-    assert tuple(AccountStateMessage.model_fields) == WORKER_FIELDS
-    assert ACCOUNT_FIELDS == WORKER_FIELDS
+    assert tuple(AccountStateMessage.model_fields) == API_FIELDS
+    assert ACCOUNT_FIELDS == API_FIELDS
 
 
 def test_the_view_the_worker_publishes_is_the_contract() -> None:
@@ -36,21 +38,29 @@ def test_the_view_the_worker_publishes_is_the_contract() -> None:
     AccountStateMessage.model_validate(view)  # and the api accepts it as it is
 
 
+def test_a_connected_accounts_view_names_its_account() -> None:
+    state = CustomerState("cus_1", AccountState(plan="PRO"), stripe_account="acct_1")
+    view = state.account_view()
+    assert view is not None
+    assert tuple(view) == API_FIELDS
+    assert AccountStateMessage.model_validate(view).key == "acct_1/cus_1"
+
+
 def test_the_read_model_has_a_column_per_field() -> None:
-    assert tuple(accounts.c.keys()) == WORKER_FIELDS
+    assert tuple(accounts.c.keys()) == API_FIELDS
 
 
 def test_the_openapi_schema_lists_every_field() -> None:
     schema = SCHEMAS["Account"]
-    assert tuple(schema["properties"]) == WORKER_FIELDS
-    assert set(schema["required"]) == set(WORKER_FIELDS)
+    assert tuple(schema["properties"]) == API_FIELDS
+    assert set(schema["required"]) == set(API_FIELDS)
 
 
 def test_the_design_documents_every_field() -> None:
     design = (ROOT / "docs" / "DESIGN.md").read_text()
     example = re.search(r"## Account state.*?```json\n(.*?)```", design, re.S)
     assert example is not None
-    assert tuple(json.loads(example.group(1))) == WORKER_FIELDS
+    assert tuple(json.loads(example.group(1))) == API_FIELDS
 
 
 def test_limits_cover_every_field_and_transitions_track_the_derived_ones() -> None:

@@ -43,6 +43,7 @@ def test_account_is_served_with_exactly_the_contract_fields(store: Store) -> Non
         "updated_by_event_type": "customer.subscription.updated",
         "updated_at": 1767225603,
         "features": [],
+        "stripe_account": None,  # the platform's own customer
     }
     assert store.get_account("cus_unknown") is None
 
@@ -281,3 +282,36 @@ def test_transitions_pages_and_event_time_window(store: Store) -> None:
     assert [t["version"] for t in window or []] == [3]  # until excluded, in version order
     assert store.get_transitions("cus_h", limit=10, since=301) == []
     assert store.get_transitions("cus_unknown", limit=10) is None
+
+
+def test_the_same_customer_in_three_stripe_accounts_is_three_accounts(store: Store) -> None:
+    """Connect: rows keyed by account key; served with the plain customer id and its account."""
+    store.apply(
+        [
+            make_state("cus_1", 1, plan="PRO"),
+            make_state("cus_1", 1, plan="BUSINESS", stripe_account="acct_a"),
+            make_state("cus_1", 2, plan="FREE", stripe_account="acct_b"),
+        ]
+    )
+    platform, a = store.get_account("cus_1"), store.get_account("acct_a/cus_1")
+    assert platform is not None
+    assert a is not None
+    assert (platform["customer_id"], platform["stripe_account"], platform["plan"]) == (
+        "cus_1",
+        None,
+        "PRO",
+    )
+    assert (a["customer_id"], a["stripe_account"], a["plan"]) == ("cus_1", "acct_a", "BUSINESS")
+
+    def listed(accounts: set[str | None] | None) -> list[str]:
+        rows = store.list_accounts(limit=10, stripe_accounts=accounts)
+        return [row["customer_id"] for row in rows]  # account keys, in key order
+
+    assert listed(None) == ["acct_a/cus_1", "acct_b/cus_1", "cus_1"]
+    assert listed({"acct_b"}) == ["acct_b/cus_1"]
+    assert listed({None, "acct_a"}) == ["acct_a/cus_1", "cus_1"]
+    assert listed(set()) == []
+    as_of = store.get_account_as_of("acct_b/cus_1", 2**40)
+    assert as_of is not None
+    assert as_of.account is not None
+    assert (as_of.account["customer_id"], as_of.account["stripe_account"]) == ("cus_1", "acct_b")

@@ -17,7 +17,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from billstream.ingest.event import InvalidPayload, parse_event
-from billstream.routing import routing_key
+from billstream.routing import event_key, routing_key
 from tests.unit.fuzz.strategies import json_values
 
 # Number spellings JSON allows that parsers disagree on (range, precision, exponent).
@@ -88,7 +88,7 @@ def test_ingest_rejects_or_routes_like_the_worker(body: bytes) -> None:
         return
     event("both accept")
     assert (worker_view["id"], worker_view["type"]) == (ingested.id, ingested.type)
-    assert routing_key(worker_view).encode() == ingested.key
+    assert event_key(worker_view).encode() == ingested.key
 
 
 @pytest.mark.parametrize("depth", [100, 2_000, 200_000])

@@ -21,7 +21,7 @@ from billstream.ingest.app import WEBHOOK_PATH, create_app
 from billstream.settings import Settings
 from billstream.stripe_signing import sign_payload
 from tests.support.settings import SettingsFactory
-from tests.unit.ingest.support import SECRET, FakePublisher
+from tests.unit.ingest.support import CONNECT_SECRET, SECRET, FakePublisher
 
 
 def pytest_asyncio_loop_factories(
@@ -62,6 +62,7 @@ IngestFactory = Callable[..., Awaitable[Ingest]]
 @pytest.fixture
 def make_ingest(aiohttp_client: AiohttpClient, make_settings: SettingsFactory) -> IngestFactory:
     async def factory(publisher: FakePublisher | None = None, **overrides: Any) -> Ingest:
+        overrides.setdefault("stripe_connect_webhook_secrets", CONNECT_SECRET)
         settings = make_settings(**overrides)
         publisher = publisher if publisher is not None else FakePublisher()
         registry = CollectorRegistry()

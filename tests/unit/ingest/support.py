@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from billstream.ingest.publisher import PublishError, Record, RecordTooLarge
 
 SECRET = "whsec_test_secret"
+CONNECT_SECRET = "whsec_connect_secret"  # the Connect endpoint\'s own
 Mode = Literal["ack", "fail", "refuse", "hang", "hold", "too_large"]
 
 

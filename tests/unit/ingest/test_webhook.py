@@ -10,10 +10,18 @@ import time
 import pytest
 
 from billstream.ingest.app import WEBHOOK_PATH
+from billstream.ingest.endpoints import CONNECT_PATH
 from billstream.ingest.metrics import Rejection
 from billstream.stripe_signing import sign_payload
 from tests.unit.ingest.conftest import Ingest, IngestFactory
-from tests.unit.ingest.support import SECRET, FakePublisher, Mode, event_body, sample
+from tests.unit.ingest.support import (
+    CONNECT_SECRET,
+    SECRET,
+    FakePublisher,
+    Mode,
+    event_body,
+    sample,
+)
 
 
 async def test_verified_allowed_event_is_queued_byte_for_byte(ingest: Ingest) -> None:
@@ -48,10 +56,66 @@ async def test_connect_account_is_a_header_and_customer_events_key_by_object_id(
             "data": {"object": {"id": "cus_9", "object": "customer"}},
         }
     ).encode()
-    assert await ingest.post(body) == (200, {"status": "queued"})
+    assert await ingest.post(body, path=CONNECT_PATH, secret=CONNECT_SECRET) == (
+        200,
+        {"status": "queued"},
+    )
     [record] = ingest.publisher.records
-    assert record.key == b"cus_9"
+    assert record.key == b"acct_1/cus_9"  # (Stripe account, customer)
     assert dict(record.headers)["stripe-account"] == b"acct_1"
+
+
+async def test_a_platform_event_keeps_its_pre_connect_key(make_ingest: IngestFactory) -> None:
+    """No `account`, or the platform's own id (STRIPE_ACCOUNT_ID): the key is the customer id."""
+    ingest = await make_ingest(stripe_account_id="acct_platform")
+    for account in (None, "acct_platform"):
+        envelope: dict[str, object] = {
+            "id": f"evt_{account}",
+            "type": "customer.updated",
+            "data": {"object": {"id": "cus_9", "object": "customer"}},
+        }
+        if account is not None:
+            envelope["account"] = account
+        assert await ingest.post(json.dumps(envelope).encode()) == (200, {"status": "queued"})
+    assert [record.key for record in ingest.publisher.records] == [b"cus_9", b"cus_9"]
+
+
+async def test_each_endpoint_verifies_with_its_own_secret_and_carries_its_own_events(
+    ingest: Ingest,
+) -> None:
+    connected = json.dumps(
+        {
+            "id": "evt_c",
+            "type": "customer.updated",
+            "account": "acct_1",
+            "data": {"object": {"id": "cus_9", "object": "customer"}},
+        }
+    ).encode()
+    platform = event_body("customer.updated")
+    rejected = {"status": "invalid_signature"}
+    # A body signed with one endpoint's secret is refused on the other.
+    assert await ingest.post(connected, secret=CONNECT_SECRET) == (400, rejected)
+    assert await ingest.post(platform, path=CONNECT_PATH) == (400, rejected)
+    # Correctly signed, but the event belongs on the other endpoint.
+    wrong = {"status": "invalid_payload"}
+    assert await ingest.post(connected) == (400, wrong)
+    assert await ingest.post(platform, path=CONNECT_PATH, secret=CONNECT_SECRET) == (400, wrong)
+    assert ingest.publisher.records == []
+    reasons = ("invalid_signature", "invalid_payload")
+    assert [
+        sample(ingest.registry, "stripe_webhook_rejected_total", reason=r) for r in reasons
+    ] == [
+        2,
+        2,
+    ]
+
+
+async def test_without_connect_secrets_there_is_no_connect_endpoint(
+    make_ingest: IngestFactory,
+) -> None:
+    ingest = await make_ingest(stripe_connect_webhook_secrets=())
+    response = await ingest.client.post(CONNECT_PATH, data=event_body("customer.updated"))
+    assert response.status == 404
 
 
 async def test_type_outside_the_allowlist_is_ignored_and_not_published(ingest: Ingest) -> None:
@@ -251,3 +315,24 @@ async def test_a_gzip_body_is_verified_as_decoded(ingest: Ingest) -> None:
     response = await ingest.client.post(WEBHOOK_PATH, data=gzip.compress(body), headers=headers)
     assert (response.status, await response.json()) == (200, {"status": "queued"})
     assert ingest.publisher.records[0].value == body
+
+
+async def test_queued_webhooks_count_by_bounded_account_label(make_ingest: IngestFactory) -> None:
+    ingest = await make_ingest(metrics_account_labels="acct_big")
+    for event_id, account in (("e1", None), ("e2", "acct_big"), ("e3", "acct_small")):
+        envelope: dict[str, object] = {
+            "id": event_id,
+            "type": "customer.updated",
+            "data": {"object": {"id": "cus_9", "object": "customer"}},
+        }
+        path, secret = WEBHOOK_PATH, SECRET
+        if account is not None:
+            envelope["account"] = account
+            path, secret = CONNECT_PATH, CONNECT_SECRET
+        body = json.dumps(envelope).encode()
+        assert await ingest.post(body, path=path, secret=secret) == (200, {"status": "queued"})
+    name = "stripe_webhook_account_queued_total"
+    counts = {a: sample(ingest.registry, name, account=a) for a in ("platform", "acct_big")}
+    assert counts == {"platform": 1, "acct_big": 1}
+    assert sample(ingest.registry, name, account="connected") == 1  # acct_small: no own label
+    assert ingest.registry.get_sample_value(name, {"account": "acct_small"}) is None

@@ -155,3 +155,20 @@ def test_undelivered_asks_stripe_for_events_not_yet_delivered_everywhere(
 
     assert transport.sent[0].query["delivery_success"] == ["false"]  # stripe-mock accepted it
     assert "delivery_success" not in transport.sent[1].query
+
+
+def test_a_connected_accounts_events_are_listed_with_stripe_account_and_named_by_it(
+    make_settings: SettingsFactory, stripe_mock: str, history: list[dict[str, object]]
+) -> None:
+    transport = RecordingClient(rewrite=PagedEvents(history))
+    client = client_for(make_settings(stripe_api_key=KEY, stripe_api_base=stripe_mock), transport)
+
+    listed = list(events_newest_first(client, 1_000, ("invoice.*",), stripe_account="acct_1"))
+    platform = list(events_newest_first(client, 1_000, ("invoice.*",)))
+
+    assert listed
+    assert {e["account"] for e in listed} == {"acct_1"}  # keyed acct_1/cus_… as ingest keys it
+    assert all("account" not in e for e in platform)
+    headers = [{k.lower(): v for k, v in s.headers.items()} for s in transport.sent]
+    assert headers[0]["stripe-account"] == "acct_1"
+    assert "stripe-account" not in headers[-1]

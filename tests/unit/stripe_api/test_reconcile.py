@@ -264,3 +264,28 @@ def test_the_timer_is_off_unless_enabled_and_needs_a_key(make_settings: Settings
     assert app.timers == []
     with pytest.raises(StripeNotConfigured):
         register_reconcile_timer(app, make_settings(reconcile_cron_enabled=True), {}, metrics)
+
+
+async def test_a_connected_accounts_downgrade_goes_to_its_account(settings: Settings) -> None:
+    """Its subscription and prices live in the connected account: every call names it."""
+    transport = RecordingClient()
+    connected = {**account("a"), "stripe_account": "acct_1"}
+
+    report = await reconcile_once(
+        client_for(settings, transport),
+        [connected, account("b")],
+        ReducerConfig.from_settings(settings),
+        ProcessorMetrics(CollectorRegistry()),
+        now=NOW,
+        lookahead=900,
+        limit=200,
+    )
+
+    assert sorted(report.applied) == ["a", "b"]
+    by_path: dict[str, set[str | None]] = {}
+    for sent in transport.sent:
+        headers = {k.lower(): v for k, v in sent.headers.items()}
+        by_path.setdefault(sent.path, set()).add(headers.get("stripe-account"))
+    assert by_path["/v1/subscriptions/sub_a"] == {"acct_1"}
+    assert by_path["/v1/subscriptions/sub_b"] == {None}
+    assert by_path["/v1/prices"] == {"acct_1", None}  # each account's prices looked up there

@@ -97,17 +97,23 @@ async def test_each_endpoint_verifies_with_its_own_secret_and_carries_its_own_ev
     assert await ingest.post(connected, secret=CONNECT_SECRET) == (400, rejected)
     assert await ingest.post(platform, path=CONNECT_PATH) == (400, rejected)
     # Correctly signed, but the event belongs on the other endpoint.
-    wrong = {"status": "invalid_payload"}
+    wrong = {"status": "wrong_endpoint"}
     assert await ingest.post(connected) == (400, wrong)
     assert await ingest.post(platform, path=CONNECT_PATH, secret=CONNECT_SECRET) == (400, wrong)
     assert ingest.publisher.records == []
-    reasons = ("invalid_signature", "invalid_payload")
-    assert [
-        sample(ingest.registry, "stripe_webhook_rejected_total", reason=r) for r in reasons
-    ] == [
-        2,
-        2,
-    ]
+    counted = {
+        (endpoint, reason): sample(
+            ingest.registry, "stripe_webhook_rejected_total", endpoint=endpoint, reason=reason
+        )
+        for endpoint in ("snapshot", "connect")
+        for reason in ("invalid_signature", "wrong_endpoint")
+    }
+    assert counted == {
+        ("snapshot", "invalid_signature"): 1,
+        ("snapshot", "wrong_endpoint"): 1,
+        ("connect", "invalid_signature"): 1,
+        ("connect", "wrong_endpoint"): 1,
+    }
 
 
 async def test_without_connect_secrets_there_is_no_connect_endpoint(

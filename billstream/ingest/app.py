@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -41,37 +42,33 @@ def create_app(
     deadlines = Deadlines(settings.ingest_publish_timeout)
     # One bound for the process: every endpoint waits on the same producer.
     admission = Admission(settings.ingest_max_in_flight, metrics.in_flight)
-    app = web.Application()
-    for endpoint in endpoints(settings):  # each path verifies with its own secrets only
-        intake = WebhookIntake(
-            verifier=SignatureVerifier(endpoint.secrets, settings.stripe_webhook_tolerance),
-            allowlist=allowlist,
-            publisher=publisher,
-            metrics=metrics.of(Endpoint.CONNECT if endpoint.connect else Endpoint.SNAPSHOT),
-            topic=settings.topic(STRIPE_EVENTS),
-            max_body=settings.stripe_webhook_max_body,
-            deadlines=deadlines,
-            admission=admission,
-            read_timeout=settings.ingest_read_timeout,
-            retry_after=settings.ingest_overloaded_retry_after,
-            endpoint=endpoint,
-        )
-        app.router.add_post(endpoint.path, intake.handle)
-    # Thin notifications of the platform's destination, with the platform's secrets.
-    thin = WebhookIntake(
-        verifier=SignatureVerifier(
-            settings.webhook_secret_values(), settings.stripe_webhook_tolerance
-        ),
+    # What every endpoint shares: one producer, allowlist, deadline and in-flight bound.
+    intake = partial(
+        WebhookIntake,
         allowlist=allowlist,
         publisher=publisher,
-        metrics=metrics.of(Endpoint.THIN),
-        topic=settings.topic(STRIPE_THIN_EVENTS),
         max_body=settings.stripe_webhook_max_body,
         deadlines=deadlines,
         admission=admission,
         read_timeout=settings.ingest_read_timeout,
         retry_after=settings.ingest_overloaded_retry_after,
-        thin=NotificationParser(settings.stripe_webhook_tolerance),
+    )
+    tolerance = settings.stripe_webhook_tolerance
+    app = web.Application()
+    for endpoint in endpoints(settings):  # each path verifies with its own secrets only
+        snapshot = intake(
+            verifier=SignatureVerifier(endpoint.secrets, tolerance),
+            metrics=metrics.of(Endpoint.CONNECT if endpoint.connect else Endpoint.SNAPSHOT),
+            topic=settings.topic(STRIPE_EVENTS),
+            endpoint=endpoint,
+        )
+        app.router.add_post(endpoint.path, snapshot.handle)
+    # Thin notifications of the platform's destination, with the platform's secrets.
+    thin = intake(
+        verifier=SignatureVerifier(settings.webhook_secret_values(), tolerance),
+        metrics=metrics.of(Endpoint.THIN),
+        topic=settings.topic(STRIPE_THIN_EVENTS),
+        thin=NotificationParser(tolerance),
     )
     app.router.add_post(THIN_WEBHOOK_PATH, thin.handle)
     app[PUBLISHER] = publisher

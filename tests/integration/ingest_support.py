@@ -29,11 +29,15 @@ def stripe_event(event_id: str, customer: str, **extra: Any) -> bytes:
 
 
 async def post_signed(
-    client: TestClient[Any, Any], body: bytes, signature: str | None = None
+    client: TestClient[Any, Any],
+    body: bytes,
+    signature: str | None = None,
+    path: str = WEBHOOK_PATH,
+    secret: str = SECRET,
 ) -> tuple[int, str]:
     """POST like Stripe; returns (HTTP status, body `status`)."""
-    headers = {"Stripe-Signature": signature or sign_payload(body, SECRET)}
-    response = await client.post(WEBHOOK_PATH, data=body, headers=headers)
+    headers = {"Stripe-Signature": signature or sign_payload(body, secret)}
+    response = await client.post(path, data=body, headers=headers)
     return response.status, (await response.json())["status"]
 
 

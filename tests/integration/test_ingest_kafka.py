@@ -13,6 +13,7 @@ from pytest_aiohttp import AiohttpClient
 
 from billstream.ingest import main
 from billstream.ingest.app import create_app
+from billstream.ingest.endpoints import CONNECT_PATH
 from billstream.ingest.kafka_publisher import KafkaPublisher
 from billstream.ingest.publisher import Record
 from billstream.librdkafka import IDLE_POLL
@@ -32,27 +33,36 @@ async def total_records(bootstrap: str, topic: str, partitions: int) -> int:
         await consumer.stop()
 
 
+CONNECT_SECRET = "whsec_connect_endpoint_secret"
+
+
 async def test_signed_event_arrives_byte_for_byte(
     aiohttp_client: AiohttpClient,
     make_settings: SettingsFactory,
     kafka_bootstrap: str,
     unique_id: str,
 ) -> None:
-    settings = make_settings(kafka_bootstrap_servers=kafka_bootstrap)
+    settings = make_settings(
+        kafka_bootstrap_servers=kafka_bootstrap, stripe_connect_webhook_secrets=CONNECT_SECRET
+    )
     client = await aiohttp_client(create_app(settings, registry=CollectorRegistry()))
     await wait_ready(client)  # also creates the topic
     topic = settings.topic("stripe.events")
 
     ignored = stripe_event(f"evt_ign_{unique_id}", "cus_x", type="charge.succeeded")
     assert await post_signed(client, ignored) == (200, "ignored")
+    # A connected account's event, on the Connect endpoint with its own secret.
     body = stripe_event(f"evt_{unique_id}", f"cus_{unique_id}", account="acct_42")
     before = time.time_ns() // 1_000_000
-    assert await post_signed(client, body) == (200, "queued")
+    assert await post_signed(client, body, path=CONNECT_PATH, secret=CONNECT_SECRET) == (
+        200,
+        "queued",
+    )
     after = time.time_ns() // 1_000_000
 
     [record] = await consume(kafka_bootstrap, topic, 1)
     assert record.value == body
-    assert record.key == f"cus_{unique_id}".encode()
+    assert record.key == f"acct_42/cus_{unique_id}".encode()
     headers = dict(record.headers)
     assert set(headers) == {"stripe-event-id", "stripe-event-type", "received-at", "stripe-account"}
     assert headers["stripe-event-id"] == f"evt_{unique_id}".encode()

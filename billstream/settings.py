@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     metrics_account_labels: CsvTuple = Field(
         (), description="connected accounts named in metric labels; others are `connected`"
     )
+    drift_stripe_accounts: CsvTuple = Field(
+        (), description="connected accounts the drift audit also lists (`Stripe-Account`)"
+    )
     stripe_webhook_tolerance: int = Field(300, ge=1)
     stripe_webhook_allowed_events: CsvTuple = DEFAULT_ALLOWED_EVENTS
     stripe_webhook_max_body: int = Field(1_048_576, ge=1024)
@@ -206,7 +209,9 @@ class Settings(BaseSettings):
                     )
         return value
 
-    @field_validator("backfill_stripe_accounts", "metrics_account_labels", mode="before")
+    @field_validator(
+        "backfill_stripe_accounts", "metrics_account_labels", "drift_stripe_accounts", mode="before"
+    )
     @classmethod
     def _parse_accounts(cls, value: object) -> object:
         value = _split_csv(value)

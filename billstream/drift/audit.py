@@ -19,7 +19,7 @@ import orjson
 
 from billstream.processors.config import ReducerConfig
 from billstream.processors.reducer import CustomerState, apply
-from billstream.routing import routing_key
+from billstream.routing import event_key
 
 # The fields whose drift the audit reports (billstream_drift_accounts{field}).
 FIELDS = ("plan", "subscription_id", "subscription_status", "cancel_at_period_end", "pending_plan")
@@ -27,7 +27,7 @@ FIELDS = ("plan", "subscription_id", "subscription_status", "cancel_at_period_en
 
 @dataclass(frozen=True)
 class Difference:
-    customer_id: str
+    customer_id: str  # the account key: `acct_…/cus_…` for a connected account's customer
     field: str
     stripe: Any  # what billstream would serve from Stripe's objects
     served: Any  # what billstream serves (None: the customer is not served at all)
@@ -49,16 +49,20 @@ SCHEDULE_UPDATED = "subscription_schedule.updated"
 
 
 def drift_event(
-    subscription: Mapping[str, Any], now: int, event_type: str = "customer.subscription.updated"
+    subscription: Mapping[str, Any],
+    now: int,
+    event_type: str = "customer.subscription.updated",
+    stripe_account: str | None = None,
 ) -> dict[str, Any]:
     """The object (a subscription, or a schedule with SCHEDULE_UPDATED) as an event of `now`,
-    with an id derived from the object itself.
+    with an id derived from the object itself; a connected account's names it in `account`,
+    as Connect events do, so it is keyed and folded as that account's.
 
     The same object yields the same id, so healing twice is a duplicate; `created` is the time of
     the snapshot, newer than any event that led to it, so the reducer applies it.
     """
     digest = hashlib.sha256(encode(subscription, sort_keys=True)).hexdigest()
-    return {
+    event: dict[str, Any] = {
         "id": f"evt_drift_{digest[:24]}",
         "object": "event",
         "type": event_type,
@@ -68,16 +72,20 @@ def drift_event(
         "pending_webhooks": 0,
         "request": {"id": None, "idempotency_key": None},
     }
+    if stripe_account is not None:
+        event["account"] = stripe_account
+    return event
 
 
 def expected_accounts(
     events: Iterable[Mapping[str, Any]], config: ReducerConfig
 ) -> dict[str, dict[str, Any]]:
-    """The account each customer's subscription snapshots fold to."""
+    """The account each billing account's subscription snapshots fold to, by account key
+    (the customer id; `acct_…/cus_…` for a connected account's customer)."""
     states: dict[str, CustomerState] = {}
     for event in events:
-        customer = routing_key(event)
-        states[customer], _ = apply(states.get(customer), event, config)
+        key = event_key(event, config.platform_account)
+        states[key], _ = apply(states.get(key), event, config)
     views = {customer: state.account_view() for customer, state in states.items()}
     return {customer: view for customer, view in views.items() if view is not None}
 

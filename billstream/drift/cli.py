@@ -6,13 +6,16 @@ phase is a `pending_plan`), folds them into the accounts billstream would serve,
 what the api serves, and prints the differences by field. `--heal` publishes each drifting
 customer's objects to `stripe.events` as synthetic events (`source: drift`, ids derived from
 the objects), so the reducer repairs the state like any event; audit again once the worker has
-folded them and it finds nothing. The periodic audit is `billstream drift-audit`.
+folded them and it finds nothing. Connected accounts (`--stripe-account`) are listed the same
+way with `Stripe-Account`, each from its own checkpoint. The periodic audit is
+`billstream drift-audit`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from pathlib import Path
 
@@ -23,8 +26,7 @@ from tqdm import tqdm
 
 from billstream.drift import listing as listings
 from billstream.drift.audit import by_field
-from billstream.drift.auditor import Audit, run_audit
-from billstream.drift.listing import Listing
+from billstream.drift.auditor import Audit, account_listings, run_audit
 from billstream.drift.metrics import RecoveryMetrics
 from billstream.settings import Settings
 from billstream.stripe_calls import AUTHENTICATION, StripeCallFailed
@@ -52,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics", action="store_true", help="print the audit's metrics (Prometheus text)"
     )
+    parser.add_argument(
+        "--stripe-account",
+        action="append",
+        default=None,
+        metavar="acct_…",
+        help="also audit this connected account (Stripe-Account; repeatable; default "
+        "DRIFT_STRIPE_ACCOUNTS); each listing resumes from its own checkpoint",
+    )
 
 
 def report(result: Audit) -> None:
@@ -72,6 +82,13 @@ def report(result: Audit) -> None:
         print(f"billstream drift: healed {healed} customers ({result.healed_events} events)")
 
 
+def connected(account: str) -> str:
+    """A `--stripe-account` value, checked as the setting is."""
+    if not re.fullmatch(r"acct_[A-Za-z0-9]+", account):
+        raise ValueError(f"--stripe-account {account!r} is not a Stripe account id (acct_…)")
+    return account
+
+
 def _fail(message: str, status: int = 1) -> int:
     print(f"billstream drift: {message}", file=sys.stderr)
     return status
@@ -80,20 +97,27 @@ def _fail(message: str, status: int = 1) -> int:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     api_url = args.api_url or settings.drift_api()
     path = args.checkpoint or listings.default_path(settings.topic(STRIPE_EVENTS))
+    try:
+        accounts = [connected(a) for a in args.stripe_account or settings.drift_stripe_accounts]
+    except ValueError as error:
+        return _fail(str(error), 2)
     if args.fresh:
-        listings.discard(path)
+        for account in (None, *accounts):
+            listings.discard(listings.account_path(path, account))
     try:
         client = make_stripe_client(settings, max_network_retries=0)  # stripe_calls retries
-        listing = Listing(path)
+        by_account = account_listings(accounts, path)
     except (StripeNotConfigured, ValueError) as error:
         return _fail(str(error), 2)
-    if listing.resumed:
-        listed = listing.position.listed
-        print(f"billstream drift: resuming the listing after {listed} subscriptions")
+    for account, listing in by_account.items():
+        if listing.resumed:
+            of = "" if account is None else f" of {account}"
+            listed = listing.position.listed
+            print(f"billstream drift: resuming the listing{of} after {listed} subscriptions")
     try:
         with tqdm(desc="listing", unit="subscription", disable=None) as bar:
             result = asyncio.run(
-                run_audit(settings, client, api_url, listing, args.heal, on_page=bar.update)
+                run_audit(settings, client, api_url, by_account, args.heal, on_page=bar.update)
             )
     except (stripe.AuthenticationError, stripe.PermissionError) as error:
         return _fail(describe_stripe_error(error) + " (check STRIPE_API_KEY)", 2)

@@ -15,6 +15,7 @@ listing was interrupted.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -49,6 +50,21 @@ class Position:
 
 def default_path(topic: str) -> Path:
     return DEFAULT_DIR / f"{topic}.json"
+
+
+def account_path(path: Path, stripe_account: str | None) -> Path:
+    """A connected account's listing beside the platform's: `<topic>.acct_A.json`."""
+    if stripe_account is None:
+        return path
+    return path.with_name(f"{path.stem}.{stripe_account}{path.suffix}")
+
+
+def _in_account(list_call: Any, stripe_account: str | None) -> Any:
+    """`list_call` in a connected account (the `Stripe-Account` header), else the platform."""
+    if stripe_account is None:
+        return list_call
+    options: Any = {"stripe_account": stripe_account}
+    return functools.partial(list_call, options=options)
 
 
 def discard(path: Path) -> None:
@@ -173,15 +189,19 @@ def list_remaining(
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
     on_page: Callable[[int], object] = lambda n: None,
+    stripe_account: str | None = None,
 ) -> int:
-    """List the pages `listing` does not have yet (any status); returns how many were fetched."""
+    """List the pages `listing` does not have yet (any status); returns how many were fetched.
+
+    `stripe_account`: a connected account's subscriptions."""
     listing.restart_if_old()
     fetched = 0
     while not listing.position.complete:
         params: dict[str, Any] = {"status": "all", "limit": page_size}
         if listing.position.cursor is not None:
             params["starting_after"] = listing.position.cursor
-        page = stripe_pages.fetch_page(client.v1.subscriptions.list, params, backoff, sleep)  # type: ignore[arg-type]
+        list_call = _in_account(client.v1.subscriptions.list, stripe_account)
+        page = stripe_pages.fetch_page(list_call, params, backoff, sleep)
         items = [item.to_dict() for item in page.data]
         listing.add_page(items, bool(page.has_more))
         fetched += 1
@@ -194,6 +214,7 @@ def list_schedules(
     page_size: int = PAGE_SIZE,
     backoff: Backoff | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    stripe_account: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every subscription schedule (any status: an ended one clears the pending plan it gave).
 
@@ -202,8 +223,8 @@ def list_schedules(
     found: list[dict[str, Any]] = []
     params: dict[str, Any] = {"limit": page_size}
     while True:
-        list_call = client.v1.subscription_schedules.list
-        page = stripe_pages.fetch_page(list_call, params, backoff, sleep)  # type: ignore[arg-type]
+        list_call = _in_account(client.v1.subscription_schedules.list, stripe_account)
+        page = stripe_pages.fetch_page(list_call, params, backoff, sleep)
         items = [item.to_dict() for item in page.data]
         found.extend(items)
         if not page.has_more or not items:

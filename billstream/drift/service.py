@@ -23,8 +23,7 @@ import stripe
 from aiohttp import web
 
 from billstream.backfill.undelivered import recover_undelivered
-from billstream.drift.auditor import run_audit
-from billstream.drift.listing import Listing
+from billstream.drift.auditor import account_listings, run_audit
 from billstream.drift.metrics import RecoveryMetrics
 from billstream.settings import Settings
 from billstream.stripe_client import StripeNotConfigured, describe_stripe_error, make_stripe_client
@@ -67,11 +66,12 @@ async def repeat(job: Job, metrics: RecoveryMetrics) -> None:
 def drift_job(
     settings: Settings, client: stripe.StripeClient, metrics: RecoveryMetrics, interval: float
 ) -> Job:
-    listing = Listing()  # in memory: a failed cycle resumes the listing on the next one
+    # In memory: a failed cycle resumes the listings on the next one.
+    listings = account_listings(settings.drift_stripe_accounts)
 
     async def audit() -> None:
         result = await run_audit(
-            settings, client, settings.drift_api(), listing, settings.drift_heal
+            settings, client, settings.drift_api(), listings, settings.drift_heal
         )
         metrics.observe_audit(result)
         log.info(

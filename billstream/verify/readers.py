@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from billstream.kafka_security import aiokafka_options
 from billstream.limits import record_bytes
+from billstream.routing import account_key
 from billstream.settings import Settings
 from billstream.topics import MissingTopic, partition_numbers
 
@@ -101,7 +102,8 @@ async def latest_per_key(settings: Settings, topic: str) -> tuple[dict[str, Any]
 async def api_accounts(
     api_url: str, token: str | None = None, timeout: float = 30.0
 ) -> dict[str, Any]:
-    """Every account the API serves, by walking GET /accounts pages (as bearer `token`)."""
+    """Every account the API serves, by walking GET /accounts pages (as bearer `token`), by
+    account key (a connected account's customer is `acct_…/cus_…`, as the table keys it)."""
     accounts: dict[str, Any] = {}
     url = f"{api_url.rstrip('/')}/accounts"
     params: dict[str, str | int] = {"limit": API_PAGE_SIZE}
@@ -116,7 +118,8 @@ async def api_accounts(
                         raise SourceError(f"GET {url}: HTTP {response.status}: {text}")
                     page = orjson.loads(await response.read())
                 for item in page["items"]:
-                    accounts[str(item["customer_id"])] = item
+                    key = account_key(str(item["customer_id"]), item.get("stripe_account"))
+                    accounts[key] = item
                 if not page.get("next"):
                     return accounts
                 params["after"] = str(page["next"])

@@ -8,8 +8,11 @@ the first two, by field (the subscription schedules of those customers are liste
 folded too). Then the periodic service (`billstream drift-audit`'s app, in process
 so its Stripe client answers from this test) runs every half second with DRIFT_HEAL: it heals
 the two, the worker folds the objects, and a later cycle finds nothing; its /metrics say so.
-Its undelivered recovery publishes the one event Stripe lists as not delivered (cus_d's
-subscription) once, and the worker serves it. A last one-off heal sends nothing.
+A connected account (DRIFT_STRIPE_ACCOUNTS) is listed with `Stripe-Account` beside the
+platform: its subscription of a customer with cus_a's id is a third drift, of `acct_…/cus_a`,
+healed into that account alone. Its undelivered recovery publishes the one event Stripe
+lists as not delivered (cus_d's subscription) once, and the worker serves it. A last one-off
+heal sends nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +29,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from billstream.drift.audit import FIELDS
-from billstream.drift.auditor import Audit, run_audit
-from billstream.drift.listing import Listing
+from billstream.drift.auditor import Audit, account_listings, run_audit
 from billstream.drift.metrics import RecoveryMetrics
 from billstream.drift.service import build_app, drift_job, undelivered_job
 from billstream.settings import Settings
@@ -40,12 +42,14 @@ from tests.support.settings import SettingsFactory
 from tests.support.stripe_api import (
     PagedEvents,
     PagedSubscriptions,
+    PerAccount,
     RecordingClient,
     Rewrites,
     client_for,
 )
 from tests.support.worker_process import read_all
 
+CONNECTED = "acct_drifting"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -101,8 +105,11 @@ async def test_detect_heal_clean_once_and_periodically(
         api_port=free_port(),
         database_url=f"sqlite:///{tmp_path}/read-model.db",
         worker_data_dir=str(tmp_path / "worker"),
+        drift_stripe_accounts=(CONNECTED,),
     )
     a, b, c, d = (f"cus_{name}_{unique_id}" for name in "abcd")
+    connected_a = f"{CONNECTED}/{a}"  # the same customer id, in the connected account
+    connected_says = [{**sub(a, "active", f.business_monthly()), "id": f"sub_{a}_connected"}]
     stripe_says = [
         sub(a, "active", f.pro_monthly()),
         sub(b, "canceled", f.pro_monthly()),
@@ -112,8 +119,13 @@ async def test_detect_heal_clean_once_and_periodically(
         "customer.subscription.created", sub(d, "active", f.pro_monthly()),
         created=int(time.time()) - 3600,
     )  # fmt: skip
-    transport = RecordingClient(
-        rewrite=Rewrites(PagedSubscriptions(stripe_says), PagedEvents([never_delivered]))
+    transport = RecordingClient()
+    transport.rewrite = PerAccount(
+        transport,
+        {
+            None: Rewrites(PagedSubscriptions(stripe_says), PagedEvents([never_delivered])),
+            CONNECTED: PagedSubscriptions(connected_says),
+        },
     )
     client = client_for(settings, transport)
     api = f"http://127.0.0.1:{settings.api_port}"
@@ -129,19 +141,25 @@ async def test_detect_heal_clean_once_and_periodically(
             assert await post(stack, event) == 200
 
         async def audited(heal: bool = False) -> Audit:
-            return await run_audit(settings, client, api, Listing(), heal)
+            return await run_audit(
+                settings, client, api, account_listings(settings.drift_stripe_accounts), heal
+            )
 
         deadline = time.monotonic() + 60
-        while len((found := await audited()).drifting) != 2:  # until b and c are served
+        while len((found := await audited()).drifting) != 3:  # until b and c are served
             assert time.monotonic() < deadline, found
             await asyncio.sleep(0.5)
-        assert found.drifting == sorted([a, b])
+        assert found.drifting == sorted([a, b, connected_a])
         fields = {(d.customer_id, d.field): (d.stripe, d.served) for d in found.found}
         assert fields[(b, "subscription_status")] == ("canceled", "active")
         assert fields[(b, "plan")] == ("FREE", "PRO")
         assert fields[(a, "plan")] == ("PRO", None)  # not served at all
-        # Schedules are listed too (stripe-mock's one is of another customer: not folded).
-        assert any(sent.path == "/v1/subscription_schedules" for sent in transport.sent)
+        assert fields[(connected_a, "plan")] == ("BUSINESS", None)
+        # Each account's subscriptions and schedules are listed in that account (stripe-mock's
+        # schedule is of another customer: not folded).
+        for path in ("/v1/subscriptions", "/v1/subscription_schedules"):
+            accounts = {s.headers.get("Stripe-Account") for s in transport.sent if s.path == path}
+            assert accounts == {None, CONNECTED}, path
 
         samples = await periodic(settings.model_copy(update={"drift_heal": True}), client, tmp_path)
         assert samples[("billstream_undelivered_recovered_total", ())] == 1  # once, not per run
@@ -149,13 +167,22 @@ async def test_detect_heal_clean_once_and_periodically(
         assert all(s.query["delivery_success"] == ["false"] for s in undelivered)
         account = await get_json(f"{api}/accounts/{d}", bearer(settings))
         assert (account["plan"], account["subscription_status"]) == ("PRO", "active")
+        healed = await get_json(f"{api}/accounts/{a}?stripe_account={CONNECTED}", bearer(settings))
+        assert (healed["plan"], healed["stripe_account"]) == ("BUSINESS", CONNECTED)
+        platform_a = await get_json(f"{api}/accounts/{a}", bearer(settings))
+        assert (platform_a["plan"], platform_a["stripe_account"]) == ("PRO", None)
 
         repeat = await audited(heal=True)  # nothing drifts: nothing published
         assert (repeat.found, repeat.healed_events) == ([], 0)
         records = await read_all(kafka_bootstrap, settings.topic(STRIPE_EVENTS))
         drift = [r for r in records if dict(r.headers).get("source") == b"drift"]
         ids = {orjson.loads(r.value)["id"] for r in drift}
-        assert len(ids) == 2  # a cycle before the worker folded a heal repeats its ids
+        assert len(ids) == 3  # a cycle before the worker folded a heal repeats its ids
+        connected_heals = [r for r in drift if r.key == connected_a.encode()]
+        assert [orjson.loads(r.value)["account"] for r in connected_heals] == [CONNECTED] * len(
+            connected_heals
+        )
+        assert connected_heals
         assert all(event_id.startswith("evt_drift_") for event_id in ids)
     finally:
         stack.stop()
@@ -184,8 +211,9 @@ async def periodic(settings: Settings, client: Any, tmp_path: Path) -> Samples:
 
         await eventually(clean_after_heal, "a periodic audit finding no drift", timeout=60)
         audits = runs(samples, "drift_audit")
-        assert samples[("billstream_drift_checked_total", ())] == 3 * audits  # a, b, c each time
-        assert samples[("billstream_drift_healed_events_total", ())] >= 2  # the first cycle healed
+        checked = samples[("billstream_drift_checked_total", ())]
+        assert checked == 4 * audits  # a, b, c and the connected a each time
+        assert samples[("billstream_drift_healed_events_total", ())] >= 3  # the first cycle healed
         assert samples[("billstream_drift_last_success_timestamp_seconds", ())] > 0
         assert samples[("billstream_drift_audit_duration_seconds", ())] > 0
         assert (

@@ -48,7 +48,7 @@ class RecordingClient(stripe.RequestsClient):
     def __init__(self, rewrite: Rewrite | None = None) -> None:
         super().__init__(timeout=10)
         self.sent: list[Sent] = []
-        self._rewrite = rewrite
+        self.rewrite = rewrite
 
     # RequestsClient.request narrows HTTPClient.request the same way (bytes, no `_usage`).
     def request(  # type: ignore[override]
@@ -56,8 +56,8 @@ class RecordingClient(stripe.RequestsClient):
     ) -> tuple[bytes, int, Mapping[str, str]]:
         self.sent.append(Sent(method, url, dict(headers or {}), post_data))
         body, status, response_headers = super().request(method, url, headers, post_data)
-        if self._rewrite is not None:
-            body, status = self._rewrite(method, url, body, status)
+        if self.rewrite is not None:
+            body, status = self.rewrite(method, url, body, status)
         return body, status, response_headers
 
 
@@ -149,6 +149,20 @@ class Rewrites:
         for rewrite in self.rewrites:
             body, status = rewrite(method, url, body, status)
         return body, status
+
+
+class PerAccount:
+    """Each Stripe account's own answers: the rewrite of the account the request named in
+    `Stripe-Account` (None: the platform); answers of other accounts stay stripe-mock's."""
+
+    def __init__(self, transport: RecordingClient, rewrites: Mapping[str | None, Rewrite]) -> None:
+        self.transport = transport
+        self.rewrites = rewrites
+
+    def __call__(self, method: str, url: str, body: bytes, status: int) -> tuple[bytes, int]:
+        account = self.transport.sent[-1].headers.get("Stripe-Account")
+        rewrite = self.rewrites.get(account)
+        return (body, status) if rewrite is None else rewrite(method, url, body, status)
 
 
 class PagedEntitlements:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import orjson
@@ -45,6 +46,21 @@ def test_expected_accounts_fold_every_subscription_of_a_customer() -> None:
     expected = expected_accounts([drift_event(s, 100) for s in subs], CONFIG)
     assert expected["cus_1"]["plan"] == "BUSINESS"
     assert expected["cus_2"]["plan"] == "FREE"
+
+
+def test_a_connected_accounts_customer_is_its_own_account_beside_the_platforms() -> None:
+    platform = f.subscription(sub_id="sub_1", customer="cus_1", prices=[f.pro_monthly()])
+    connected = f.subscription(sub_id="sub_2", customer="cus_1", prices=[f.business_monthly()])
+    events = [drift_event(platform, 100), drift_event(connected, 100, stripe_account="acct_1")]
+    assert "account" not in events[0]
+    assert events[1]["account"] == "acct_1"
+    expected = expected_accounts(events, CONFIG)
+    assert {key: (a["plan"], a.get("stripe_account")) for key, a in expected.items()} == {
+        "cus_1": ("PRO", None),
+        "acct_1/cus_1": ("BUSINESS", "acct_1"),
+    }
+    own = dataclasses.replace(CONFIG, platform_account="acct_1")  # acct_1 is the platform
+    assert set(expected_accounts(events[1:], own)) == {"cus_1"}
 
 
 def test_differences_are_by_field_and_an_unserved_customer_drifts_in_every_field() -> None:

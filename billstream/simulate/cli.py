@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from billstream.settings import Settings
-from billstream.simulate import catalog, events, thin
+from billstream.simulate import catalog, connect, events, thin
 from billstream.simulate.expected import fold
 from billstream.simulate.sender import Sender, SendOptions
 from billstream.simulate.summary import render, summarize
@@ -53,6 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="event destination to play: snapshot webhooks, thin notifications (resolved by "
         "`billstream resolve` against STRIPE_API_BASE), or both as during a migration",
     )
+    add(
+        "--connect-accounts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="tell some customers' stories in N connected accounts, delivered to the Connect "
+        "endpoint (/webhooks/stripe/connect) with STRIPE_CONNECT_WEBHOOK_SECRETS (default 0)",
+    )
     add("--no-progress", action="store_true", help="no progress bar")
     add("--summary-json", type=Path, help="also write the summary as JSON to this file")
 
@@ -61,6 +69,20 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     secrets_in_use = settings.webhook_secret_values()
     if not secrets_in_use:
         print("billstream simulate: set STRIPE_WEBHOOK_SECRETS to ingest's secret", file=sys.stderr)
+        return 2
+    connect_secrets = settings.connect_webhook_secret_values()
+    if args.connect_accounts < 0:
+        print("billstream simulate: --connect-accounts must be 0 or more", file=sys.stderr)
+        return 2
+    if args.connect_accounts and not connect_secrets:
+        print(
+            "billstream simulate: --connect-accounts needs STRIPE_CONNECT_WEBHOOK_SECRETS "
+            "(the Connect endpoint's secret)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.connect_accounts and args.destination != "snapshot":
+        print("billstream simulate: --connect-accounts plays snapshot events only", file=sys.stderr)
         return 2
     unmapped = catalog.unmapped_prices(dict(settings.billing_plan_map))
     if unmapped:
@@ -81,6 +103,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         url=args.url or f"http://127.0.0.1:{settings.ingest_port}/webhooks/stripe",
         secret=secrets_in_use[0], rate=args.rate, duration=args.duration,
         concurrency=args.concurrency, timeout=args.timeout, max_retries=args.retries,
+        connect_secret=connect_secrets[0] if connect_secrets else None,
     )  # fmt: skip
     total = max(1, int(args.rate * args.duration))
     bar = tqdm(total=total, unit="req", disable=True if args.no_progress else None)
@@ -90,7 +113,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         if outcome.status in FAILED:
             bar.set_postfix_str(f"last failure: {outcome.status}", refresh=False)
 
-    deliveries = thin.for_destination(traffic(config), args.destination)
+    stories = connect.for_accounts(traffic(config), args.connect_accounts)
+    deliveries = thin.for_destination(stories, args.destination)
     report = asyncio.run(Sender(options, progress).run(deliveries, total))
     bar.close()
     summary = summarize(report, fold(report.outcomes, settings), seed, start, args.api_version)

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from billstream.processors.reducer import CustomerState, InvalidEvent, ReducerConfig, apply
-from billstream.routing import routing_key
+from billstream.routing import event_key
 from billstream.settings import Settings
 from billstream.simulate.traffic import Outcome
 
@@ -36,7 +36,7 @@ def fold(outcomes: Iterable[Outcome], settings: Settings) -> ExpectedState:
         if outcome.status != "queued":
             continue
         event = orjson.loads(outcome.delivery.event_body)
-        key = routing_key(event)
+        key = event_key(event, config.platform_account)  # acct_…/cus_… for Connect
         try:
             states[key], _ = apply(states.get(key), event, config)
         except InvalidEvent:

@@ -34,6 +34,8 @@ class SendOptions:
     max_retries: int = 4
     backoff: float = 0.25
     thin_url: str | None = None  # thin deliveries' endpoint (default: url + "/thin")
+    connect_secret: str | None = None  # Connect deliveries' secret (default: `secret`)
+    connect_url: str | None = None  # their endpoint (default: url + "/connect")
 
 
 @dataclass
@@ -120,7 +122,11 @@ class Sender:
 
     async def _post(self, session: aiohttp.ClientSession, delivery: Delivery) -> tuple[str, bool]:
         """(outcome status, retry?) of one attempt, signed with a fresh timestamp like Stripe."""
-        secret = STALE_SECRET if delivery.kind == "bad_signature" else self.options.secret
+        secret = self.options.secret
+        if delivery.destination == "connect":
+            secret = self.options.connect_secret or secret
+        if delivery.kind == "bad_signature":
+            secret = STALE_SECRET
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": USER_AGENT,
@@ -130,6 +136,8 @@ class Sender:
             url = self.options.url
             if delivery.destination == "thin":
                 url = self.options.thin_url or url.rstrip("/") + "/thin"
+            elif delivery.destination == "connect":
+                url = self.options.connect_url or url.rstrip("/") + "/connect"
             async with session.post(url, data=delivery.body, headers=headers) as resp:
                 try:
                     body = await resp.json(content_type=None)

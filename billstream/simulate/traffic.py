@@ -18,7 +18,7 @@ from billstream.simulate import events, scenarios
 from billstream.simulate.story import DAY, Planned
 
 Kind = Literal["event", "duplicate", "bad_signature", "bad_payload"]
-Destination = Literal["snapshot", "thin"]
+Destination = Literal["snapshot", "thin", "connect"]
 SWAP_WINDOW = 3600  # seconds between two events that may arrive in the wrong order
 RETRY_WINDOW = 3 * DAY  # Stripe retries a delivery for up to three days
 

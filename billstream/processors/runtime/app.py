@@ -7,6 +7,7 @@ mapping makes the settings object the single source of configuration.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -65,6 +66,9 @@ def broker_urls(settings: Settings) -> list[str]:
 
 def create_faust_app(settings: Settings, **overrides: Any) -> BillstreamFaustApp:
     """A Faust app with at-least-once processing; `overrides` are for tests and the benchmark."""
+    # Faust creates only the last directory of its datadir: `var/worker` from an empty working
+    # directory would stop the worker at start.
+    Path(settings.worker_data_dir).parent.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
         "broker": broker_urls(settings),
         # Faust hands these to its aiokafka consumer and producer (and topic creation).

@@ -11,6 +11,7 @@ import stripe
 from aiohttp import web
 
 SECRET = "whsec_simulate_test"
+CONNECT_SECRET = "whsec_simulate_connect_test"
 # The default allowlist (settings.DEFAULT_ALLOWED_EVENTS): `invoice_payment.*` is not in it.
 ALLOWED_PREFIXES = (
     "checkout.session.",
@@ -32,14 +33,20 @@ class FakeIngest:
         self.failed: set[str] = set()
 
     async def handle(self, request: web.Request) -> web.Response:
+        connect = request.path.endswith("/connect")
         body = await request.read()
         try:
             stripe.WebhookSignature.verify_header(
-                body.decode(), request.headers.get("Stripe-Signature"), SECRET, tolerance=300
+                body.decode(),
+                request.headers.get("Stripe-Signature"),
+                CONNECT_SECRET if connect else SECRET,
+                tolerance=300,
             )
         except stripe.SignatureVerificationError:
             return web.json_response({"status": "invalid_signature"}, status=400)
         event = orjson.loads(body)
+        if isinstance(event, dict) and connect != bool(event.get("account")):
+            return web.json_response({"status": "wrong_endpoint"}, status=400)
         if not isinstance(event.get("data"), dict) or "object" not in event["data"]:
             return web.json_response({"status": "invalid_payload"}, status=400)
         # Uneven handling times, so any ordering the sender does not enforce would show.
@@ -55,4 +62,5 @@ class FakeIngest:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/webhooks/stripe", self.handle)
+        app.router.add_post("/webhooks/stripe/connect", self.handle)
         return app

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import orjson
 
+from billstream.simulate.connect import connected_accounts, for_accounts
 from billstream.simulate.thin import for_destination
 from billstream.simulate.traffic import TrafficConfig, traffic
 
@@ -34,3 +36,24 @@ def test_both_sends_each_event_twice_snapshot_first() -> None:
     events = sum(1 for d in snapshot if d.kind in ("event", "duplicate"))
     assert len(both) == len(snapshot) + events
     assert [d for d in both if d.destination == "snapshot"] == snapshot
+
+
+def test_connect_accounts_tell_whole_customer_stories_in_one_account_each() -> None:
+    many = dataclasses.replace(CONFIG, customers=30)
+    platform = list(itertools.islice(traffic(many), 600))
+    mixed = list(for_accounts(platform, 2))
+    assert list(for_accounts(platform, 0)) == platform
+    accounts: dict[str, set[str | None]] = {}
+    for plain, sent in zip(platform, mixed, strict=True):
+        if plain.kind in ("bad_signature", "bad_payload"):
+            assert sent == plain  # bad traffic stays on the platform endpoint
+            continue
+        account = orjson.loads(sent.body).get("account")
+        assert sent.destination == ("connect" if account else "snapshot")
+        assert {**orjson.loads(sent.body), "account": None} == {
+            **orjson.loads(plain.body),
+            "account": None,
+        }
+        accounts.setdefault(str(plain.customer_id), set()).add(account)
+    assert all(len(of_customer) == 1 for of_customer in accounts.values())
+    assert set().union(*accounts.values()) == {None, *connected_accounts(2)}

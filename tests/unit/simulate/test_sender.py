@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -11,9 +12,10 @@ from aiohttp.test_utils import TestServer
 
 from billstream.allowlist import EventAllowlist
 from billstream.settings import DEFAULT_ALLOWED_EVENTS
+from billstream.simulate.connect import for_accounts
 from billstream.simulate.sender import Sender, SendOptions
 from billstream.simulate.traffic import Delivery, TrafficConfig, traffic
-from tests.unit.simulate.fake_ingest import SECRET, FakeIngest
+from tests.unit.simulate.fake_ingest import CONNECT_SECRET, SECRET, FakeIngest
 
 ServerFactory = Callable[[web.Application], Awaitable[TestServer]]
 
@@ -58,6 +60,23 @@ async def test_answers_retries_and_per_customer_order(aiohttp_server: ServerFact
         if outcome.status == "queued" and outcome.delivery.customer_id:
             reported[outcome.delivery.customer_id].append(outcome.delivery.event_id)
     assert received == generated == reported
+
+
+async def test_connect_deliveries_go_to_the_connect_endpoint_with_its_secret(
+    aiohttp_server: ServerFactory,
+) -> None:
+    fake = FakeIngest()
+    server = await aiohttp_server(fake.app())
+    sent = list(for_accounts(deliveries(200), 2))
+    connect = [d for d in sent if d.destination == "connect"]
+    opts = dataclasses.replace(options(server), connect_secret=CONNECT_SECRET)
+    report = await Sender(opts).run(sent, total=len(sent))
+    statuses = {o.status for o in report.outcomes if o.delivery.kind in ("event", "duplicate")}
+    assert statuses == {"queued", "ignored"}  # none signed or routed wrong
+    assert connect
+    assert sum(1 for event in fake.queued if event.get("account")) == sum(
+        1 for o in report.outcomes if o.status == "queued" and o.delivery.destination == "connect"
+    )
 
 
 async def test_stops_starting_deliveries_after_the_duration(aiohttp_server: ServerFactory) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from billstream.processors.runtime.app import FAUST_ENV_PREFIX, create_faust_app
@@ -39,3 +41,12 @@ def test_settings_map_onto_faust_and_stray_faust_variables_are_ignored(
     assert (conf.web_port, conf.topic_partitions) == (16123, 6)
     assert conf.web_bind == "127.0.0.3"  # WORKER_WEB_HOST, not Faust's own WEB_BIND
     assert (conf.broker_session_timeout, conf.broker_heartbeat_interval) == (12, 3)
+
+
+def test_the_data_directorys_parents_exist_so_faust_can_create_it(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    datadir = tmp_path / "var" / "worker"  # `billstream dev` from an empty directory
+    app = create_faust_app(make_settings(worker_data_dir=str(datadir)))
+    app._create_directories()  # what Faust does at its first start
+    assert datadir.is_dir()

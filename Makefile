@@ -86,7 +86,11 @@ bench-state: install ## table value bytes per customer over a year of billing: t
 bench-reducer: install ## worker per-record compute (apply_record + metrics) µs/record vs orjson loads+dumps; no broker
 	$(BIN)/python -m bench.reducer $(BENCH_REDUCER_ARGS)
 
-soak: install ## whole pipeline at RATE webhooks/s for DURATION s (1000, 600): 5xx, visibility p99, RSS, lag
+VEGETA := $(BIN)/vegeta
+$(VEGETA):
+	GOBIN=$(abspath $(BIN)) go install github.com/tsenart/vegeta/v12@v12.13.0
+
+soak: install deps-test $(VEGETA) ## whole pipeline at RATE webhooks/s for DURATION s (1000, 600): 5xx, visibility p99, RSS, lag
 	DURATION=$(DURATION) RATE=$(RATE) $(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 kafka-up: install ## start the single-node KRaft broker under var/kafka (idempotent)

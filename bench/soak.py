@@ -23,9 +23,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench import soak_vegeta as vegeta
 from bench.soak_load import Feeder, Prober, Results, Sampled, post_open_loop
 from bench.soak_monitor import Monitor, lags
 from bench.soak_report import profile_worker, summarize
+from bench.soak_vegeta import VegetaRun
 from billstream.processors.config import ReducerConfig
 from billstream.settings import Settings
 from billstream.tables.state import CustomerState
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "soak.json"
 SECRET = "whsec_soak_" + uuid.uuid4().hex[:12]
 SOAK_TOKEN = "soak_" + uuid.uuid4().hex
+BULK_CHUNKS = 50_000  # the bulk feeder's chunk numbers start here (tags soak5xxxx_)
 
 
 def soak_settings(bootstrap: str, args: argparse.Namespace, tmp: Path) -> Settings:
@@ -85,9 +88,58 @@ async def served_matches_oracle(api: Service, acked: dict[str, CustomerState]) -
         status, body = await api.get(f"/accounts/{customer}")
         if view is None:
             mismatches += status != 404
-        elif status != 200 or body != {k: view[k] for k in body}:
+        elif status != 200 or body != {k: view.get(k) for k in body}:  # platform: null account
             mismatches += 1
     return {"sampled_customers": len(acked), "mismatches": mismatches}
+
+
+async def send_load(
+    args: argparse.Namespace, settings: Settings, feeder: Feeder, results: Results,
+    prober: Prober, tmp: Path,
+) -> VegetaRun | None:  # fmt: skip
+    """The whole rate from Python, or (vegeta) the sampled customers' share from Python and the
+    rest from vegeta, each open-loop, at once."""
+    port = settings.ingest_port
+    if args.generator == "python":
+        await post_open_loop(
+            "127.0.0.1", port, SECRET, args.rate, args.duration, feeder, results, prober
+        )
+        return None
+    sampled_share = 1 / args.sample_every
+    probed = (outgoing for outgoing in feeder if outgoing.state is not None)
+    bulk_feeder = Feeder(Sampled(feeder.sampled.config), args.sample_every)
+    bulk_feeder.index = BULK_CHUNKS  # its own customers and event ids
+    bulk = (outgoing for outgoing in bulk_feeder if outgoing.state is None)
+    python_rate, bulk_rate = args.rate * sampled_share, args.rate * (1 - sampled_share)
+    _, run = await asyncio.gather(
+        post_open_loop(
+            "127.0.0.1", port, SECRET, python_rate, args.duration, probed, results, prober
+        ),
+        vegeta.attack("127.0.0.1", port, SECRET, bulk_rate, args.duration, bulk, tmp),
+    )
+    return run
+
+
+def with_bulk(
+    summary: dict[str, Any], bulk: VegetaRun | None, args: argparse.Namespace, elapsed: float
+) -> dict[str, Any]:
+    """The figures of both senders: statuses and the rate over all requests, each one's
+    latency and CPU (`load` is the Python process, `vegeta` the bulk generator)."""
+    summary["settings"]["generator"] = args.generator
+    if bulk is None:
+        return summary
+    figures = vegeta.summary(bulk, args.duration)
+    statuses = dict(summary["statuses"])
+    for code, count in figures["status_codes"].items():
+        statuses[code] = statuses.get(code, 0) + count
+    summary["statuses"] = statuses
+    summary["unexpected_statuses"] = {k: v for k, v in statuses.items() if k not in ("200", "503")}
+    summary["sent"] += figures["requests"] or 0
+    summary["achieved_rate"] = round(summary["sent"] / elapsed, 1)
+    summary["sampled_webhook_ms"] = summary.pop("webhook_ms")
+    summary["webhook_ms"] = figures["webhook_ms"]  # the bulk: 99% of the requests
+    summary["vegeta"] = figures
+    return summary
 
 
 async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -119,10 +171,7 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         background = [asyncio.create_task(monitor.run()), asyncio.create_task(prober.run(stop))]
         profiling = asyncio.create_task(profile_worker(pids["worker"], args, tmp / "worker.prof"))
         load_started = time.monotonic()
-        await post_open_loop(
-            "127.0.0.1", settings.ingest_port, SECRET, args.rate, args.duration, feeder, results,
-            prober,
-        )  # fmt: skip
+        bulk = await send_load(args, settings, feeder, results, prober, tmp)
         elapsed = time.monotonic() - load_started
         end_sample = await monitor.sample()
         stop.set()
@@ -133,10 +182,11 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         for task in background:
             task.cancel()
         profile = await profiling
-        return summarize(
+        summary = summarize(
             args, results, elapsed, monitor.samples, end_sample, final_sample, drained,
             correctness, profile,
         )  # fmt: skip
+        return with_bulk(summary, bulk, args, elapsed)
     finally:
         for service in services.values():
             service.stop()
@@ -158,6 +208,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile-worker", type=float, default=0.0, metavar="SECONDS",
                         help="py-spy the worker for SECONDS after the warm-up")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the logs' temp directory")
+    parser.add_argument("--generator", choices=["vegeta", "python"],
+                        default=env("SOAK_GENERATOR", "vegeta"),
+                        help="bulk from vegeta (compiled), or the Python sender alone")  # fmt: skip
     return parser.parse_args()
 
 

@@ -177,8 +177,15 @@ async def connection(
     try:
         while (item := await queue.get()) is not None:
             due, outgoing = item
-            writer.write(request(host, port, outgoing.body, secret))
-            head = await reader.readuntil(b"\r\n\r\n")
+            try:
+                writer.write(request(host, port, outgoing.body, secret))
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # The server closed an idle keep-alive connection: send again on a new one.
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(request(host, port, outgoing.body, secret))
+                head = await reader.readuntil(b"\r\n\r\n")
             length = 0
             for line in head.split(b"\r\n"):
                 if line[:15].lower() == b"content-length:":

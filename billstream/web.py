@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 
 # Longer than the 60 s idle timeout of common proxies and load balancers, which then close first.
 IDLE_TIMEOUT = 75.0
+# Connections the kernel queues before the loop accepts them (aiohttp's default: 128). A burst of
+# new connections (a sender opening more to keep up) beyond it overflows the accept queue, and
+# the clients see resets; the kernel caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 4096
 
 
 # The probe answers of every service, the worker's Faust pages included (processors/probes.py).
@@ -68,7 +72,7 @@ async def serve_until_stopped(
     """
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=idle_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG)
     await site.start()
     log.info("listening on http://%s:%d", host, port)
     stop = asyncio.Event()

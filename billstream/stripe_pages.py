@@ -7,6 +7,7 @@ a walk can resume from its cursor. The rate limit and retries are billstream/str
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,6 +18,15 @@ ListCall = Callable[[Mapping[str, Any]], Any]  # e.g. client.v1.subscriptions.li
 
 # The listings' name for the retry policy (attempts, base, cap).
 Backoff = RetryPolicy
+
+
+def in_account(list_call: Callable[..., Any], stripe_account: str | None) -> ListCall:
+    """`list_call` in a connected account (the `Stripe-Account` header,
+    docs.stripe.com/connect/authentication), or the platform's own with None."""
+    if stripe_account is None:
+        return list_call
+    options: Any = {"stripe_account": stripe_account}
+    return functools.partial(list_call, options=options)
 
 
 def fetch_page(

@@ -6,7 +6,6 @@ own after a pause, without restarting the walk.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -62,10 +61,7 @@ def fetch_page(
 ) -> Any:
     """One Events API page, through the shared page fetch (rate limit, 429 backoff); of a
     connected account's events with `stripe_account` (the `Stripe-Account` header)."""
-    if stripe_account is None:
-        return stripe_pages.fetch_page(client.v1.events.list, params, backoff, sleep)  # type: ignore[arg-type]
-    options: Any = {"stripe_account": stripe_account}
-    listing = functools.partial(client.v1.events.list, options=options)
+    listing = stripe_pages.in_account(client.v1.events.list, stripe_account)
     return stripe_pages.fetch_page(listing, params, backoff, sleep)
 
 

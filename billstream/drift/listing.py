@@ -15,7 +15,6 @@ listing was interrupted.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -57,14 +56,6 @@ def account_path(path: Path, stripe_account: str | None) -> Path:
     if stripe_account is None:
         return path
     return path.with_name(f"{path.stem}.{stripe_account}{path.suffix}")
-
-
-def _in_account(list_call: Any, stripe_account: str | None) -> Any:
-    """`list_call` in a connected account (the `Stripe-Account` header), else the platform."""
-    if stripe_account is None:
-        return list_call
-    options: Any = {"stripe_account": stripe_account}
-    return functools.partial(list_call, options=options)
 
 
 def discard(path: Path) -> None:
@@ -200,7 +191,7 @@ def list_remaining(
         params: dict[str, Any] = {"status": "all", "limit": page_size}
         if listing.position.cursor is not None:
             params["starting_after"] = listing.position.cursor
-        list_call = _in_account(client.v1.subscriptions.list, stripe_account)
+        list_call = stripe_pages.in_account(client.v1.subscriptions.list, stripe_account)
         page = stripe_pages.fetch_page(list_call, params, backoff, sleep)
         items = [item.to_dict() for item in page.data]
         listing.add_page(items, bool(page.has_more))
@@ -223,7 +214,7 @@ def list_schedules(
     found: list[dict[str, Any]] = []
     params: dict[str, Any] = {"limit": page_size}
     while True:
-        list_call = _in_account(client.v1.subscription_schedules.list, stripe_account)
+        list_call = stripe_pages.in_account(client.v1.subscription_schedules.list, stripe_account)
         page = stripe_pages.fetch_page(list_call, params, backoff, sleep)
         items = [item.to_dict() for item in page.data]
         found.extend(items)

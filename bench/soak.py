@@ -41,6 +41,7 @@ RESULTS = ROOT / "bench" / "results" / "soak.json"
 SECRET = "whsec_soak_" + uuid.uuid4().hex[:12]
 SOAK_TOKEN = "soak_" + uuid.uuid4().hex
 BULK_CHUNKS = 50_000  # the bulk feeder's chunk numbers start here (tags soak5xxxx_)
+PROBE_INTERVAL = 0.025  # seconds between polls of pending customers: visibility's resolution
 
 
 def soak_settings(bootstrap: str, args: argparse.Namespace, tmp: Path) -> Settings:
@@ -164,7 +165,9 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         pids |= {"broker": broker_pid(bootstrap), "load": os.getpid()}
         monitor = Monitor(settings, pids, {n: s.base_url for n, s in services.items()})
         results = Results()
-        prober = Prober(services["api"].base_url, results, headers=services["api"].headers)
+        prober = Prober(
+            services["api"].base_url, results, PROBE_INTERVAL, headers=services["api"].headers
+        )
         sampled = Sampled(ReducerConfig.from_settings(settings))
         feeder = Feeder(sampled, args.sample_every)
         stop = asyncio.Event()

@@ -111,8 +111,10 @@ class Results:
     statuses: Counter[str] = field(default_factory=Counter)
     http_latencies: list[float] = field(default_factory=list)
     visibility: list[float] = field(default_factory=list)
+    visible_at: list[float] = field(default_factory=list)  # monotonic time of each visibility
     sent: int = 0
     unresolved: int = 0
+    started: float = field(default_factory=time.monotonic)  # created as the load starts
 
 
 class Prober:
@@ -160,6 +162,7 @@ class Prober:
         queue = self.pending[customer]
         while queue and queue[0][0] <= served:
             self.results.visibility.append(now - queue.popleft()[1])
+            self.results.visible_at.append(now)
         if not queue:
             del self.pending[customer]
 

@@ -51,6 +51,13 @@ def rates(start: dict[str, Any], end: dict[str, Any]) -> dict[str, float]:
     return {name: round((done[name] - before[name]) / span, 1) for name in done}
 
 
+def worst(results: Results, count: int = 5) -> list[tuple[float, float]]:
+    """The slowest visibilities as (seconds into the load, milliseconds): a start-up transient,
+    a periodic stall (commits, compaction) and scattered queueing look different here."""
+    pairs = sorted(zip(results.visibility, results.visible_at, strict=True), reverse=True)
+    return [(round(at - results.started, 1), ms(latency) or 0.0) for latency, at in pairs[:count]]
+
+
 def summarize(
     args: argparse.Namespace, results: Results, elapsed: float, samples: list[dict[str, Any]],
     end: dict[str, Any], final: dict[str, Any], drained: float | None,
@@ -81,6 +88,7 @@ def summarize(
             "p50": ms(percentile(results.visibility, 0.5)),
             "p99": ms(percentile(results.visibility, 0.99)),
             "max": ms(max(results.visibility, default=None)),
+            "worst": worst(results),
             "unresolved": results.unresolved,
         },
         "records_per_s": rates(start, end),

@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     ingest_overloaded_retry_after: int = Field(
         1, ge=1, le=3600, description="Retry-After seconds on a 503 overloaded"
     )
+    # Batching: each wait below is latency a record may gain at that hop, traded for fewer Kafka
+    # requests and wake-ups per event at a steady rate (docs/deployment.md, "Batching").
+    ingest_linger_ms: int = Field(
+        5, ge=0, le=1000, description="ms a webhook may wait to share a produce request"
+    )
 
     # Domain
     billing_plan_map: PlanMap = Field(default_factory=dict)
@@ -123,9 +128,24 @@ class Settings(BaseSettings):
     worker_session_timeout: float = Field(
         30.0, ge=6, le=300, description="seconds before a dead worker's partitions move on"
     )
+    worker_linger_ms: int = Field(
+        20, ge=0, le=1000, description="ms a state change may wait to share a produce request"
+    )
+    worker_fetch_wait_ms: int = Field(
+        25, ge=1, le=1500, description="ms the broker may hold the worker's fetch to fill it"
+    )
+    worker_fetch_min_bytes: int = Field(
+        256 * 1024, ge=1, description="bytes that end the broker's hold of a worker fetch early"
+    )
 
     # Read model
     database_url: str = Field("sqlite:///var/billstream.db", min_length=1)
+    api_fetch_wait_ms: int = Field(
+        50, ge=1, le=1500, description="ms the broker may hold the api's fetch to fill it"
+    )
+    api_fetch_min_bytes: int = Field(
+        256 * 1024, ge=1, description="bytes that end the broker's hold of an api fetch early"
+    )
 
     # Stripe API (backfill, reconciliation)
     stripe_api_key: SecretStr | None = None

@@ -51,6 +51,8 @@ class StateConsumer:
         self.kafka_options = aiokafka_options(settings)
         # Account states are small; the same bound as every other reader keeps one rule.
         self.max_fetch_bytes = record_bytes(settings.stripe_webhook_max_body)
+        self.fetch_wait_ms = settings.api_fetch_wait_ms
+        self.fetch_min_bytes = settings.api_fetch_min_bytes
         self.store = store
         self.metrics = metrics
         self.executor = executor
@@ -72,6 +74,10 @@ class StateConsumer:
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             max_partition_fetch_bytes=self.max_fetch_bytes,
+            # One batch is one database transaction and one offset commit: waiting a little
+            # for a fuller fetch costs less than committing every few records.
+            fetch_max_wait_ms=self.fetch_wait_ms,
+            fetch_min_bytes=self.fetch_min_bytes,
         )
         try:
             await kafka.start()

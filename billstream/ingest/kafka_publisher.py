@@ -48,7 +48,9 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         # Java's and aiokafka's partitioner: backfill (aiokafka) puts a customer on the same
         # partition as ingest, so one customer's events stay in one ordered stream.
         "partitioner": "murmur2_random",
-        "linger.ms": 2,  # under load batches fill while requests are in flight anyway
+        # librdkafka sends one request per partition batch: at a steady rate the linger, not
+        # the rate, bounds the requests (≤ partitions / linger), hence the broker's CPU.
+        "linger.ms": settings.ingest_linger_ms,
         "compression.type": "lz4",  # Stripe JSON compresses ~4x; cheap, off the loop thread
         # librdkafka refuses records over ~1 MB by default: carry every body ingest accepts.
         "message.max.bytes": record_bytes(settings.stripe_webhook_max_body),

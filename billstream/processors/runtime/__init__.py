@@ -30,7 +30,8 @@ Attributes read or written, and why:
 - `faust.types.tuples.ack_lock` (taken): faust's lock around ack bookkeeping, taken by
   `GuardedConsumer.ack` on the path that does not call faust's own `ack`.
 - mode `Service._stopped` (read, consumer and fetcher): when the fetch loop ends, as Faust's.
-- aiokafka `AIOKafkaConsumer._fetch_max_wait_ms` (written before start): faust fixes 1.5 s;
+- aiokafka `AIOKafkaConsumer._fetch_max_wait_ms` and `_fetch_min_bytes` (written before start):
+  faust fixes 1.5 s and 1 byte (WORKER_FETCH_WAIT_MS, WORKER_FETCH_MIN_BYTES instead);
   `_subscription.subscription.assignment.state_value(tp)._position` (read): the next fetch
   offset, to tell whether a seek moved a partition since its records were drained.
 - faust RocksDB `Store._db_for_partition` (called) and `_key_index` (written): read and write a

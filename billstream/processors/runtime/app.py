@@ -15,6 +15,7 @@ from faust.transport.drivers.aiokafka import Transport
 
 from billstream import kafka_security
 from billstream.limits import record_bytes
+from billstream.processors.runtime.consumer import FetchBatching
 from billstream.processors.runtime.direct import DirectConsumer, Handler
 from billstream.processors.runtime.producer import LibrdkafkaProducer
 from billstream.settings import Settings
@@ -28,7 +29,6 @@ TUNING: dict[str, Any] = {
     "broker_max_poll_records": 2000,
     "broker_commit_every": 10_000,
     "broker_commit_interval": 2.8,
-    "producer_linger": 0.005,
     "producer_max_batch_size": 256 * 1024,
 }
 
@@ -47,13 +47,14 @@ class BillstreamFaustApp(faust.App):
 
     `source_handlers` maps a topic to the coroutine that handles each of its records (the
     consumer reads it); `librdkafka_security` is what the librdkafka producer adds to its
-    configuration.
+    configuration; `fetch_batching` how long and for how much the broker may hold a fetch.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.source_handlers: dict[str, Handler] = {}
         self.librdkafka_security: dict[str, str] = {}
+        self.fetch_batching = FetchBatching()
         # What faust's own `_new_transport` builds for a kafka:// broker, with our classes.
         self.transport = BillstreamTransport(self.conf.broker_consumer, self)
 
@@ -82,6 +83,7 @@ def create_faust_app(settings: Settings, **overrides: Any) -> BillstreamFaustApp
         "broker_session_timeout": settings.worker_session_timeout,
         "broker_heartbeat_interval": min(3.0, settings.worker_session_timeout / 3),
         "producer_acks": -1,
+        "producer_linger": settings.worker_linger_ms / 1000,
         # Whole webhook bodies up to STRIPE_WEBHOOK_MAX_BODY: fetched, and dead-lettered.
         "consumer_max_fetch_size": max(1024**2, record_bytes(settings.stripe_webhook_max_body)),
         "producer_max_request_size": record_bytes(settings.stripe_webhook_max_body),
@@ -101,4 +103,7 @@ def create_faust_app(settings: Settings, **overrides: Any) -> BillstreamFaustApp
     options.update(overrides)
     app = BillstreamFaustApp(settings.billstream_app_id, **options)
     app.librdkafka_security = kafka_security.librdkafka_config(settings)
+    app.fetch_batching = FetchBatching(
+        settings.worker_fetch_wait_ms, settings.worker_fetch_min_bytes
+    )
     return app

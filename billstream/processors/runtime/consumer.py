@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -36,11 +37,19 @@ from mode import Service
 
 STUCK_AFTER = 10.0  # seconds a head gap may last before the partition is fetched again
 CHECK_EVERY = 2.0
-FETCH_MAX_WAIT_MS = 100  # how long the broker may hold a fetch for partitions with no new data
 # faust-streaming's lock around ack bookkeeping (0.15.3 has it; the canary test checks it).
 ACK_LOCK: contextlib.AbstractContextManager[Any] = getattr(
     faust_tuples, "ack_lock", contextlib.nullcontext()
 )
+
+
+@dataclass(frozen=True)
+class FetchBatching:
+    """How long (`wait_ms`) and until how many bytes (`min_bytes`) the broker may hold a fetch
+    (WORKER_FETCH_WAIT_MS, WORKER_FETCH_MIN_BYTES; the defaults are Settings')."""
+
+    wait_ms: int = 25
+    min_bytes: int = 256 * 1024
 
 
 def gap_covers(intervals: Iterable[Any], start: int, end: int) -> bool:
@@ -52,7 +61,7 @@ def gap_covers(intervals: Iterable[Any], start: int, end: int) -> bool:
 
 
 class PromptConsumerThread(AIOKafkaConsumerThread):
-    """Faust's consumer thread, with fetches the broker holds 100 ms instead of 1.5 s.
+    """Faust's consumer thread, with fetches the broker holds `FetchBatching` instead of 1.5 s.
 
     faust-streaming builds the aiokafka consumer with `fetch_max_wait_ms=1500`, fixed. aiokafka
     keeps one fetch in flight per broker and leaves partitions with unconsumed records out of
@@ -60,12 +69,20 @@ class PromptConsumerThread(AIOKafkaConsumerThread):
     that are caught up, and the broker holds it the full 1.5 s; the drained partitions cannot
     be fetched meanwhile. The worker sat idle ~75 % of the time on a backlog (bench/worker.py:
     2,100 → 6,300 records/s) and each partition's records waited up to 1.5 s longer live.
-    Idle cost: ten empty fetches a second.
+
+    The other way round, a fetch answered at the first record (Kafka's default `fetch_min_bytes`
+    of 1) costs a fetch, a thread hand-over and a wake-up per few records at a steady rate:
+    at 1,000 events/s the worker spent several times its backlog cost per event. The broker
+    now holds a fetch until `min_bytes` arrived or `wait_ms` passed, so batches grow with the
+    rate and a record waits at most `wait_ms` (docs/deployment.md, "Batching").
     """
 
     def _create_worker_consumer(self, transport: Any) -> AIOKafkaConsumer:
         consumer: AIOKafkaConsumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by start(), which builds the fetcher
+        batching = getattr(transport.app, "fetch_batching", FetchBatching())
+        # Read by start(), which builds the fetcher.
+        consumer._fetch_max_wait_ms = batching.wait_ms
+        consumer._fetch_min_bytes = batching.min_bytes
         return consumer
 
 

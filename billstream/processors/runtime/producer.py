@@ -49,6 +49,10 @@ class DrainingProducer(Producer):
 # librdkafka settings for the worker's records (changelog, account state, dead letters).
 QUEUE_FULL_WAIT = 0.005
 DRAIN_MARGIN = 5.0  # seconds to wait for room when librdkafka's local queue is full
+# Seconds between delivery-report polls while records are in flight. Nothing waits on a report
+# but a commit, whose flush drains them, and the changelog offset written once a second; a
+# poll every millisecond was a thousand wake-ups a second at any steady rate.
+DELIVERY_POLL = 0.02
 
 
 def librdkafka_config(conf: Any) -> dict[str, Any]:
@@ -59,7 +63,7 @@ def librdkafka_config(conf: Any) -> dict[str, Any]:
         "enable.idempotence": True,  # acks=all, ordered retries without duplicates
         "acks": "all",
         "partitioner": "murmur2_random",  # Java's and aiokafka's: same partition for a key
-        "linger.ms": max(1, round(conf.producer_linger * 1000)),
+        "linger.ms": round(conf.producer_linger * 1000),  # WORKER_LINGER_MS
         "batch.size": conf.producer_max_batch_size,
         "compression.type": "lz4",
         "message.max.bytes": conf.producer_max_request_size,  # a dead letter is a whole webhook
@@ -147,7 +151,7 @@ class LibrdkafkaProducer(DrainingProducer):
         # security settings as Faust's aiokafka consumer and producer.
         security = getattr(self.app, "librdkafka_security", {})
         self._rdkafka = RdProducer(librdkafka_config(self.app.conf) | security | {"logger": log})
-        self._poller = Poller(self._rdkafka, self.loop)
+        self._poller = Poller(self._rdkafka, self.loop, busy=DELIVERY_POLL)
         self._poller.start()
 
     async def on_stop(self) -> None:

@@ -285,3 +285,24 @@ async def test_a_value_the_driver_cannot_bind_is_quarantined_not_retried_forever
     assert count(consumer, "rejected") == 1
     assert await consumer.handle(batch)  # re-read after a crash: quarantined once
     assert len(consumer.store.quarantined()) == 1
+
+
+async def test_the_broker_may_hold_a_fetch_as_configured(
+    make_settings: SettingsFactory, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: dict[str, Any] = {}
+
+    class CapturedKafka(RecordingKafka):
+        def __init__(self, *topics: str, **options: Any) -> None:
+            super().__init__()
+            built.update(options)
+
+        async def start(self) -> None:
+            pass
+
+    monkeypatch.setattr("billstream.api.consumer.AIOKafkaConsumer", CapturedKafka)
+    settings = make_settings(api_fetch_wait_ms=30, api_fetch_min_bytes=4096)
+    with ThreadPoolExecutor(1) as executor:
+        await StateConsumer(settings, sqlite_store, ApiMetrics.create(), executor).start()
+
+    assert (built["fetch_max_wait_ms"], built["fetch_min_bytes"]) == (30, 4096)

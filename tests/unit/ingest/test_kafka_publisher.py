@@ -16,11 +16,12 @@ from tests.support.settings import SettingsFactory
 def test_producer_is_durable_and_partitions_like_java_clients(
     make_settings: SettingsFactory,
 ) -> None:
-    config = producer_config(make_settings(ingest_publish_timeout=2.5))
+    config = producer_config(make_settings(ingest_publish_timeout=2.5, ingest_linger_ms=7))
     assert config["acks"] == "all"
     assert config["enable.idempotence"] is True
     assert config["partitioner"] == "murmur2_random"  # what backfill's aiokafka uses
     assert config["message.timeout.ms"] == 2500  # librdkafka gives up when we answer 503
+    assert config["linger.ms"] == 7  # INGEST_LINGER_MS
 
 
 def _closed_port() -> int:

@@ -14,7 +14,7 @@ from faust.types import TP
 from faust.types.tuples import Message
 
 from billstream.processors.runtime.app import create_faust_app
-from billstream.processors.runtime.consumer import FETCH_MAX_WAIT_MS, STUCK_AFTER, GuardedConsumer
+from billstream.processors.runtime.consumer import STUCK_AFTER, GuardedConsumer
 from billstream.topics import STRIPE_EVENTS
 from tests.support.settings import SettingsFactory
 
@@ -118,15 +118,19 @@ async def test_a_gap_closed_by_processing_is_forgotten(consumer: GuardedConsumer
     assert tp not in consumer._gap_since
 
 
-async def test_the_broker_holds_a_fetch_briefly_not_faust_s_fixed_1500_ms(
-    consumer: GuardedConsumer,
+async def test_the_broker_holds_a_fetch_as_configured_not_faust_s_fixed_1500_ms(
+    make_settings: SettingsFactory,
 ) -> None:
+    app = create_faust_app(make_settings(worker_fetch_wait_ms=40, worker_fetch_min_bytes=65536))
+    app.loop = asyncio.get_running_loop()
+    consumer = app.consumer
+    assert isinstance(consumer, GuardedConsumer)
     transport = consumer.transport  # the aiokafka driver's Transport, typed as TransportT by Faust
     aiokafka_consumer = consumer._thread._create_worker_consumer(transport)  # type: ignore[arg-type]
     try:
-        # aiokafka's start() builds its fetcher from this attribute.
-        assert aiokafka_consumer._fetch_max_wait_ms == FETCH_MAX_WAIT_MS
-        assert FETCH_MAX_WAIT_MS < 1500
+        # aiokafka's start() builds its fetcher from these attributes.
+        assert aiokafka_consumer._fetch_max_wait_ms == 40
+        assert aiokafka_consumer._fetch_min_bytes == 65536
     finally:
         await aiokafka_consumer.stop()
 

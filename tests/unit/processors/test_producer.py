@@ -57,14 +57,16 @@ async def test_flush_fails_when_a_record_was_not_delivered(make_settings: Settin
 def test_librdkafka_keeps_fausts_durability_and_batching_settings(
     make_settings: SettingsFactory,
 ) -> None:
-    app = create_faust_app(make_settings(kafka_bootstrap_servers="k1:9092,k2:9093"))
+    app = create_faust_app(
+        make_settings(kafka_bootstrap_servers="k1:9092,k2:9093", worker_linger_ms=15)
+    )
 
     config = librdkafka_config(app.conf)
 
     assert config["bootstrap.servers"] == "k1:9092,k2:9093"
     assert config["acks"] == "all"
     assert config["enable.idempotence"] is True
-    assert config["linger.ms"] == round(app.conf.producer_linger * 1000)
+    assert config["linger.ms"] == 15  # WORKER_LINGER_MS
     assert config["batch.size"] == app.conf.producer_max_batch_size
     assert config["partitioner"] == "murmur2_random"  # the partitioner aiokafka and Java use
 

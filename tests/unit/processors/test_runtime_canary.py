@@ -103,7 +103,8 @@ async def test_the_private_names_the_runtime_uses_exist_in_the_installed_version
     problems += missing(getattr(consumer, "_thread", None), ["_consumer"], "AIOKafkaConsumerThread")
 
     kafka_consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")
-    problems += missing(kafka_consumer, ["_fetch_max_wait_ms", "_subscription"], "AIOKafkaConsumer")
+    fetch_attributes = ["_fetch_max_wait_ms", "_fetch_min_bytes", "_subscription"]
+    problems += missing(kafka_consumer, fetch_attributes, "AIOKafkaConsumer")
     problems += missing(
         getattr(kafka_consumer, "_subscription", None),
         ["subscription"],

@@ -10,7 +10,7 @@ DURATION ?= 600
 RATE ?= 1000
 
 .DEFAULT_GOAL := help
-.PHONY: help deps-base deps-test install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status clean bench audit fuzz simulate bench-ingest bench-api bench-worker bench-redrive bench-cohorts bench-drift bench-state soak
+.PHONY: help deps-base deps-test install dev test test-unit test-integration lint format kafka-up kafka-down kafka-status cluster-up cluster-down cluster-status clean bench audit fuzz simulate bench-ingest bench-api bench-worker bench-redrive bench-cohorts bench-drift bench-state bench-scale soak
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -85,6 +85,9 @@ bench-state: install ## table value bytes per customer over a year of billing: t
 
 bench-reducer: install ## worker per-record compute (apply_record + metrics) µs/record vs orjson loads+dumps; no broker
 	$(BIN)/python -m bench.reducer $(BENCH_REDUCER_ARGS)
+
+bench-scale: install ## worker RSS and restart-to-ready with 1M customers (both stores), api GET p99 vs 10k
+	scripts/with-kafka.sh $(BIN)/python -m bench.scale $(BENCH_SCALE_ARGS)
 
 VEGETA := $(BIN)/vegeta
 $(VEGETA):

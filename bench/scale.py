@@ -6,7 +6,8 @@ customer, and a worker (a child process) folds them all. Reported per deployment
   restart   a second worker's start-to-ready seconds (`/readyz`: table recovered) and its RSS.
             RocksDB reopens its files and reads only the changelog after the offset it stored;
             memory:// replays the whole changelog, which is why production uses RocksDB.
-  api       (the RocksDB deployments) the api's read model takes every account state; then
+  api       (the RocksDB deployments) the api's read model (SQLite, or `--postgres` a
+            throw-away PostgreSQL cluster) takes every account state; then
             `GET /accounts/{id}` p50/p99 over random customers, one request at a time.
 The 10k-customer deployment is the baseline for the api's latency. Results: printed, and
 bench/results/scale.json.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -40,6 +42,7 @@ from billstream.topics import ensure_topics
 from tests.support import factories as f
 from tests.support.children import free_port
 from tests.support.factories import PLAN_MAP
+from tests.support.postgres import create_database, temporary_cluster
 from tests.support.services import Service
 from tests.support.worker_process import WorkerProcess
 
@@ -162,7 +165,8 @@ async def read_latency(
 async def deployment(
     args: argparse.Namespace, store: str, customers: int, tmp: Path, with_api: bool
 ) -> dict[str, Any]:
-    settings = settings_for(args.bootstrap, store, tmp, args.database_url)
+    database_url = create_database(args.postgres_admin) if args.postgres_admin else None
+    settings = settings_for(args.bootstrap, store, tmp, database_url)
     await ensure_topics(settings)
     name = f"{store.split(':')[0]} {customers:,}"
     try:
@@ -196,27 +200,33 @@ async def deployment(
 
 async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    try:
-        baseline = await deployment(args, "rocksdb://", BASELINE_CUSTOMERS, tmp, with_api=True)
-        rocksdb = await deployment(args, "rocksdb://", args.customers, tmp, with_api=True)
-        memory = await deployment(args, "memory://", args.customers, tmp, with_api=False)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with contextlib.ExitStack() as stack:
+        args.postgres_admin = stack.enter_context(temporary_cluster()) if args.postgres else None
+        try:
+            baseline = await deployment(args, "rocksdb://", BASELINE_CUSTOMERS, tmp, True)
+            rocksdb = await deployment(args, "rocksdb://", args.customers, tmp, True)
+            memory = None
+            if not args.skip_memory:
+                memory = await deployment(args, "memory://", args.customers, tmp, False)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     base_p99, big_p99 = baseline["api"]["get_p99_ms"], rocksdb["api"]["get_p99_ms"]
     result = {
         "machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()},
-        "database": "postgresql" if args.database_url else "sqlite",
+        "database": "postgresql" if args.postgres else "sqlite",
         "baseline": baseline,
         "rocksdb": rocksdb,
         "memory": memory,
         "api_get_p99_ratio_vs_baseline": round(big_p99 / base_p99, 2) if base_p99 else None,
-        "restart_ratio_memory_vs_rocksdb": round(
-            memory["restart_to_ready_s"] / rocksdb["restart_to_ready_s"], 1
-        ),
     }
+    if memory is not None:
+        restarts = memory["restart_to_ready_s"] / rocksdb["restart_to_ready_s"]
+        result["restart_ratio_memory_vs_rocksdb"] = round(restarts, 1)
     print(json.dumps(result, indent=2))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results[result["database"]] = result
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def parse_args() -> argparse.Namespace:
@@ -226,7 +236,8 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=5_000, help="GETs per deployment")
-    parser.add_argument("--database-url", help="read model (default: SQLite in a temp dir)")
+    parser.add_argument("--postgres", action="store_true", help="read model on PostgreSQL")
+    parser.add_argument("--skip-memory", action="store_true", help="RocksDB deployments only")
     return parser.parse_args()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -116,7 +117,9 @@ async def send_load(
         post_open_loop(
             "127.0.0.1", port, SECRET, python_rate, args.duration, probed, results, prober
         ),
-        vegeta.attack("127.0.0.1", port, SECRET, bulk_rate, args.duration, bulk, tmp),
+        vegeta.attack(
+            "127.0.0.1", port, SECRET, bulk_rate, args.duration, bulk, tmp, args.vegeta_workers
+        ),
     )
     return run
 
@@ -174,12 +177,19 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         background = [asyncio.create_task(monitor.run()), asyncio.create_task(prober.run(stop))]
         profiling = asyncio.create_task(profile_worker(pids["worker"], args, tmp / "worker.prof"))
         load_started = time.monotonic()
-        bulk = await send_load(args, settings, feeder, results, prober, tmp)
-        elapsed = time.monotonic() - load_started
-        end_sample = await monitor.sample()
-        stop.set()
-        drained = await drain(settings, prober, args.drain)
-        prober.give_up()
+        # This process sends the sampled events and probes them: its full collections (it holds
+        # the oracle's states and the feeder's) paused both for seconds ~50 s into a run, which
+        # showed up as the pipeline's visibility. Cycles wait until the probes are done.
+        gc.disable()
+        try:
+            bulk = await send_load(args, settings, feeder, results, prober, tmp)
+            elapsed = time.monotonic() - load_started
+            end_sample = await monitor.sample()
+            stop.set()
+            drained = await drain(settings, prober, args.drain)
+            prober.give_up()
+        finally:
+            gc.enable()
         final_sample = await monitor.sample()
         correctness = await served_matches_oracle(services["api"], prober.acked)
         for task in background:
@@ -211,6 +221,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profile-worker", type=float, default=0.0, metavar="SECONDS",
                         help="py-spy the worker for SECONDS after the warm-up")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the logs' temp directory")
+    parser.add_argument(
+        "--vegeta-workers", type=int, default=512,
+        help="vegeta's connections at most (raise it for an overload run: open loop past capacity)",
+    )  # fmt: skip
     parser.add_argument("--generator", choices=["vegeta", "python"],
                         default=env("SOAK_GENERATOR", "vegeta"),
                         help="bulk from vegeta (compiled), or the Python sender alone")  # fmt: skip

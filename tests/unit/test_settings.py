@@ -49,6 +49,10 @@ def test_defaults_match_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.ingest_host, settings.worker_web_host, settings.api_host) == loopback
     auth = (settings.api_tokens, settings.api_auth, settings.api_metrics_auth)
     assert auth == ((), "token", False)
+    # Batching (docs/deployment.md): at most ~100 ms added to visibility by default.
+    assert (settings.ingest_linger_ms, settings.worker_linger_ms) == (5, 20)
+    assert (settings.worker_fetch_wait_ms, settings.api_fetch_wait_ms) == (25, 50)
+    assert settings.worker_fetch_min_bytes == settings.api_fetch_min_bytes == 256 * 1024
 
 
 def test_lists_and_maps_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:

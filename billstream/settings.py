@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     ingest_max_in_flight: int = Field(
         1000, ge=1, description="webhooks awaiting the broker at once; more: 503 overloaded"
     )
+    ingest_max_loop_lag_ms: int = Field(
+        500, ge=10, le=60_000, description="event-loop lag (ms) beyond which: 503 overloaded"
+    )
     ingest_overloaded_retry_after: int = Field(
         1, ge=1, le=3600, description="Retry-After seconds on a 503 overloaded"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -9,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from billstream.allowlist import EventAllowlist
-from billstream.ingest.admission import Admission
+from billstream.ingest.admission import Admission, LoopLag
 from billstream.ingest.deadlines import Deadlines
 from billstream.ingest.endpoints import PLATFORM_PATH, endpoints
 from billstream.ingest.kafka_publisher import KafkaPublisher
@@ -27,6 +29,7 @@ THIN_WEBHOOK_PATH = "/webhooks/stripe/thin"
 
 PUBLISHER = web.AppKey("publisher", Publisher)
 METRICS = web.AppKey("metrics", IngestMetrics)
+LOOP_LAG = web.AppKey("loop_lag", LoopLag)
 
 
 def create_app(
@@ -41,7 +44,13 @@ def create_app(
     allowlist = EventAllowlist(settings.stripe_webhook_allowed_events)
     deadlines = Deadlines(settings.ingest_publish_timeout)
     # One bound for the process: every endpoint waits on the same producer.
-    admission = Admission(settings.ingest_max_in_flight, metrics.in_flight)
+    lag = LoopLag(gauge=metrics.loop_lag)
+    admission = Admission(
+        settings.ingest_max_in_flight,
+        metrics.in_flight,
+        lag,
+        settings.ingest_max_loop_lag_ms / 1000,
+    )
     # What every endpoint shares: one producer, allowlist, deadline and in-flight bound.
     intake = partial(
         WebhookIntake,
@@ -73,7 +82,9 @@ def create_app(
     app.router.add_post(THIN_WEBHOOK_PATH, thin.handle)
     app[PUBLISHER] = publisher
     app[METRICS] = metrics
+    app[LOOP_LAG] = lag
     app.cleanup_ctx.append(_publisher_lifetime)
+    app.cleanup_ctx.append(_loop_lag_lifetime)
     add_probe_routes(app, registry, ready=lambda: app[PUBLISHER].ready)
     return app
 
@@ -83,3 +94,12 @@ async def _publisher_lifetime(app: web.Application) -> AsyncIterator[None]:
     await app[PUBLISHER].start()
     yield
     await app[PUBLISHER].stop()
+
+
+async def _loop_lag_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Measure the loop's lag while the server runs (admission sheds on it)."""
+    task = asyncio.create_task(app[LOOP_LAG].run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

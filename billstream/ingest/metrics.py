@@ -143,6 +143,11 @@ class IngestMetrics:
             "Webhooks read and admitted, not yet answered (bounded by INGEST_MAX_IN_FLIGHT)",
             registry=registry,
         )
+        self.loop_lag = Gauge(
+            "stripe_webhook_loop_lag_seconds",
+            "How late the event loop last ran a timer; beyond INGEST_MAX_LOOP_LAG_MS: 503s",
+            registry=registry,
+        )
         # Every endpoint's series exist from start-up (0), as every bounded label set does.
         self.endpoints = {endpoint: self._children(endpoint) for endpoint in Endpoint}
 

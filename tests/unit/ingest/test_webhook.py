@@ -264,6 +264,25 @@ async def test_beyond_the_in_flight_bound_webhooks_get_a_fast_503_with_retry_aft
     )
 
 
+async def test_while_the_event_loop_runs_late_webhooks_get_a_fast_503(
+    make_ingest: IngestFactory,
+) -> None:
+    """CPU-bound overload: nothing waits for the broker, yet requests wait to be read."""
+    ingest = await make_ingest(ingest_max_loop_lag_ms=50)
+    await ingest.post(event_body(event_id="evt_warm"))  # the server (and its lag task) runs
+    time.sleep(0.3)  # noqa: ASYNC251 -- the point: the loop is busy, its timers wake late
+    await asyncio.sleep(0.01)
+    assert sample(ingest.registry, "stripe_webhook_loop_lag_seconds") > 0.2
+
+    body = event_body(event_id="evt_late")
+    assert await ingest.post(body) == (503, {"status": "overloaded"})
+    assert sample(ingest.registry, "stripe_webhook_rejected_total", reason="overloaded") == 1
+
+    await asyncio.sleep(0.15)  # on time again
+    assert await ingest.post(body) == (200, {"status": "queued"})
+    assert [r.value for r in ingest.publisher.records][-1] == body
+
+
 async def test_a_failed_publish_frees_its_place(make_ingest: IngestFactory) -> None:
     ingest = await make_ingest(publisher=FakePublisher("fail"), ingest_max_in_flight=1)
     for _ in range(3):

@@ -66,6 +66,31 @@ def soak_settings(bootstrap: str, args: argparse.Namespace, tmp: Path) -> Settin
     )
 
 
+def pipeline(settings: Settings, args: argparse.Namespace, tmp: Path) -> dict[str, Service]:
+    """`--ingests` ingest processes (ingest, ingest2, …; each its own port), `--workers` workers
+    in one consumer group (each its own web port and data directory), one api."""
+    services = {}
+    ports = [settings.ingest_port, *free_ports(args.ingests - 1)]
+    for n, port in enumerate(ports, 1):
+        name = "ingest" if n == 1 else f"ingest{n}"
+        own = settings.model_copy(update={"ingest_port": port})
+        services[name] = Service("ingest", own, port, tmp / f"{name}.log", "--host", "127.0.0.1")
+    web_ports = [settings.worker_web_port, *free_ports(args.workers - 1)]
+    for n, port in enumerate(web_ports, 1):
+        name = "worker" if n == 1 else f"worker{n}"
+        update = {"worker_web_port": port, "worker_data_dir": str(tmp / name)}
+        own = settings.model_copy(update=update)
+        services[name] = Service("worker", own, port, tmp / f"{name}.log")
+    services["api"] = Service("api", settings, settings.api_port, tmp / "api.log")
+    return services
+
+
+def ingest_ports(services: dict[str, Service]) -> list[int]:
+    return [
+        int(s.base_url.rsplit(":", 1)[1]) for n, s in services.items() if n.startswith("ingest")
+    ]
+
+
 def broker_pid(bootstrap: str) -> int:
     port = bootstrap.rsplit(":", 1)[1]
     return int((KAFKA_HOME / f"kafka-{port}.pid").read_text())
@@ -97,7 +122,7 @@ async def served_matches_oracle(api: Service, acked: dict[str, CustomerState]) -
 
 async def send_load(
     args: argparse.Namespace, settings: Settings, feeder: Feeder, results: Results,
-    prober: Prober, tmp: Path,
+    prober: Prober, tmp: Path, bulk_ports: list[int],
 ) -> VegetaRun | None:  # fmt: skip
     """The whole rate from Python, or (vegeta) the sampled customers' share from Python and the
     rest from vegeta, each open-loop, at once."""
@@ -118,7 +143,14 @@ async def send_load(
             "127.0.0.1", port, SECRET, python_rate, args.duration, probed, results, prober
         ),
         vegeta.attack(
-            "127.0.0.1", port, SECRET, bulk_rate, args.duration, bulk, tmp, args.vegeta_workers
+            "127.0.0.1",
+            bulk_ports,
+            SECRET,
+            bulk_rate,
+            args.duration,
+            bulk,
+            tmp,
+            args.vegeta_workers,
         ),
     )
     return run
@@ -153,13 +185,7 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     bootstrap = args.bootstrap or (broker.bootstrap if broker else "")
     settings = soak_settings(bootstrap, args, tmp)
     await ensure_topics(settings)
-    services = {
-        "ingest": Service(
-            "ingest", settings, settings.ingest_port, tmp / "ingest.log", "--host", "127.0.0.1"
-        ),
-        "worker": Service("worker", settings, settings.worker_web_port, tmp / "worker.log"),
-        "api": Service("api", settings, settings.api_port, tmp / "api.log"),
-    }
+    services = pipeline(settings, args, tmp)
     try:
         for service in services.values():
             service.start()
@@ -168,10 +194,11 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         pids |= {"broker": broker_pid(bootstrap), "load": os.getpid()}
         monitor = Monitor(settings, pids, {n: s.base_url for n, s in services.items()})
         results = Results()
-        prober = Prober(
-            services["api"].base_url, results, PROBE_INTERVAL, headers=services["api"].headers
-        )
         sampled = Sampled(ReducerConfig.from_settings(settings))
+        prober = Prober(
+            services["api"].base_url, results, sampled, PROBE_INTERVAL,
+            headers=services["api"].headers,
+        )  # fmt: skip
         feeder = Feeder(sampled, args.sample_every)
         stop = asyncio.Event()
         background = [asyncio.create_task(monitor.run()), asyncio.create_task(prober.run(stop))]
@@ -182,7 +209,9 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         # showed up as the pipeline's visibility. Cycles wait until the probes are done.
         gc.disable()
         try:
-            bulk = await send_load(args, settings, feeder, results, prober, tmp)
+            bulk = await send_load(
+                args, settings, feeder, results, prober, tmp, ingest_ports(services)
+            )
             elapsed = time.monotonic() - load_started
             end_sample = await monitor.sample()
             stop.set()
@@ -191,7 +220,7 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         finally:
             gc.enable()
         final_sample = await monitor.sample()
-        correctness = await served_matches_oracle(services["api"], prober.acked)
+        correctness = await served_matches_oracle(services["api"], sampled.acked)
         for task in background:
             task.cancel()
         profile = await profiling
@@ -225,6 +254,9 @@ def parse_args() -> argparse.Namespace:
         "--vegeta-workers", type=int, default=512,
         help="vegeta's connections at most (raise it for an overload run: open loop past capacity)",
     )  # fmt: skip
+    parser.add_argument("--ingests", type=int, default=1, help="ingest processes (vegeta spreads "
+                        "customers over them; the sampled ones go to the first)")  # fmt: skip
+    parser.add_argument("--workers", type=int, default=1, help="worker processes, one group")
     parser.add_argument("--generator", choices=["vegeta", "python"],
                         default=env("SOAK_GENERATOR", "vegeta"),
                         help="bulk from vegeta (compiled), or the Python sender alone")  # fmt: skip

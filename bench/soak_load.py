@@ -36,8 +36,7 @@ PATH = "/webhooks/stripe"
 class Outgoing:
     customer: str
     body: bytes
-    probe: int | None = None  # the version the api must reach once this event is applied
-    state: CustomerState | None = None  # sampled customers: the reducer's state after it
+    state: CustomerState | None = None  # sampled customers: the fold of every event planned
 
 
 @dataclass
@@ -46,15 +45,24 @@ class Sampled:
 
     config: ReducerConfig
     planned: dict[str, CustomerState] = field(default_factory=dict)  # every event generated
-    acked: dict[str, CustomerState] = field(default_factory=dict)  # events acknowledged (2xx)
+    acked: dict[str, CustomerState] = field(default_factory=dict)  # events answered 2xx
 
     def plan(self, customer: str, body: bytes) -> Outgoing:
-        before = self.planned.get(customer)
-        after, _ = apply(before, orjson.loads(body), self.config)
+        after, _ = apply(self.planned.get(customer), orjson.loads(body), self.config)
         self.planned[customer] = after
+        return Outgoing(customer, body, after)
+
+    def acknowledge(self, outgoing: Outgoing) -> int | None:
+        """Fold an event answered 2xx into its customer's acknowledged state; the new account
+        version if it changed. Only those: an event answered 503 never reached the pipeline
+        (an overload run's oracle, folding every planned event, reported those
+        customers as mismatches and their versions as never served)."""
+        before = self.acked.get(outgoing.customer)
+        after, _ = apply(before, orjson.loads(outgoing.body), self.config)
+        self.acked[outgoing.customer] = after
         old = before.account.version if before and before.account else 0
         new = after.account.version if after.account else 0
-        return Outgoing(customer, body, new if new != old else None, after)
+        return new if new != old else None
 
 
 def template() -> list[tuple[str, bytes]]:
@@ -124,6 +132,7 @@ class Prober:
         self,
         api_url: str,
         results: Results,
+        sampled: Sampled,
         interval: float = 0.1,
         per_round: int = 10,
         *,
@@ -135,7 +144,7 @@ class Prober:
         self.interval = interval
         self.per_round = per_round  # bounds the probes' load on the api: 100 GETs/s by default
         self.pending: dict[str, deque[tuple[int, float]]] = {}  # oldest first
-        self.acked: dict[str, CustomerState] = {}  # sampled customer -> state after its last 2xx
+        self.sampled = sampled  # its `acked` is the oracle
 
     def expect(self, customer: str, version: int, since: float) -> None:
         self.pending.setdefault(customer, deque()).append((version, since))
@@ -198,9 +207,9 @@ async def connection(
             status = head[9:12].decode()
             results.statuses[status] += 1
             if status == "200" and outgoing.state is not None:
-                prober.acked[outgoing.customer] = outgoing.state
-                if outgoing.probe is not None:
-                    prober.expect(outgoing.customer, outgoing.probe, due)
+                version = prober.sampled.acknowledge(outgoing)
+                if version is not None:
+                    prober.expect(outgoing.customer, version, due)
     finally:
         writer.close()
 

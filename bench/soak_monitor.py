@@ -67,7 +67,8 @@ class Monitor:
             for name, url in self.urls.items():
                 try:
                     async with session.get(f"{url}/metrics") as response:
-                        counters[name] = metric_value(await response.text(), COUNTERS[name])
+                        kind = name.rstrip("0123456789")  # ingest2 counts as ingest does
+                        counters[name] = metric_value(await response.text(), COUNTERS[kind])
                 except (aiohttp.ClientError, TimeoutError):
                     counters[name] = float("nan")
         return {

@@ -19,7 +19,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -65,10 +66,14 @@ class VegetaRun:
     feeder_cpu_seconds: float = 0.0  # the process writing its targets
 
 
-def _write_targets(stdin: IO[bytes], stream: Iterator[Outgoing], url: str, secret: str) -> None:
-    """Feed vegeta until it stops reading (its duration is over)."""
+def _write_targets(
+    stdin: IO[bytes], stream: Iterator[Outgoing], urls: Sequence[str], secret: str
+) -> None:
+    """Feed vegeta until it stops reading (its duration is over); with several ingest URLs
+    each customer keeps to one, as behind a balancer with sticky connections."""
     try:
         for outgoing in stream:
+            url = urls[zlib.crc32(outgoing.customer.encode()) % len(urls)]
             stdin.write(target(url, outgoing.body, secret))
     except (BrokenPipeError, ValueError):
         pass  # vegeta finished and closed its end
@@ -78,17 +83,18 @@ def _write_targets(stdin: IO[bytes], stream: Iterator[Outgoing], url: str, secre
 
 
 async def attack(
-    host: str, port: int, secret: str, rate: float, duration: float,
+    host: str, ports: Sequence[int], secret: str, rate: float, duration: float,
     stream: Iterator[Outgoing], out_dir: Path, max_workers: int = 512,
 ) -> VegetaRun:  # fmt: skip
-    """Post `rate` webhooks/s from `stream` for `duration` s with vegeta; its report when done."""
-    url = f"http://{host}:{port}{PATH}"
-    args = (url, secret, rate, duration, stream, out_dir, max_workers)
+    """Post `rate` webhooks/s from `stream` for `duration` s with vegeta (to one ingest per
+    port); its report when done."""
+    urls = [f"http://{host}:{port}{PATH}" for port in ports]
+    args = (urls, secret, rate, duration, stream, out_dir, max_workers)
     return await asyncio.to_thread(_attack, *args)
 
 
 def _attack(
-    url: str, secret: str, rate: float, duration: float, stream: Iterator[Outgoing],
+    urls: Sequence[str], secret: str, rate: float, duration: float, stream: Iterator[Outgoing],
     out_dir: Path, max_workers: int,
 ) -> VegetaRun:  # fmt: skip
     binary = vegeta_binary()
@@ -103,7 +109,7 @@ def _attack(
     # Its own process (forked: the feeder's template is built already), so signing and encoding
     # the targets competes neither with the sampled sender's event loop nor for its GIL.
     writer = multiprocessing.get_context("fork").Process(
-        target=_write_targets, args=(process.stdin, stream, url, secret), daemon=True
+        target=_write_targets, args=(process.stdin, stream, urls, secret), daemon=True
     )
     writer.start()
     process.stdin.close()  # the writer holds the pipe now

@@ -32,16 +32,17 @@ from typing import Any
 import aiohttp
 import orjson
 from confluent_kafka import Producer
+from pydantic import SecretStr
 
 from bench.soak_monitor import lags
 from bench.soak_report import percentile
 from bench.worker import delete_topics, rss_kib, run_worker
+from bench.worker import settings_for as worker_settings
 from billstream.routing import record_headers
 from billstream.settings import Settings
 from billstream.topics import ensure_topics
 from tests.support import factories as f
 from tests.support.children import free_port
-from tests.support.factories import PLAN_MAP
 from tests.support.postgres import create_database, temporary_cluster
 from tests.support.services import Service
 from tests.support.worker_process import WorkerProcess
@@ -53,21 +54,14 @@ READ_TIMEOUT = 1800.0  # seconds a fold, a restart or the read model's catch-up 
 
 
 def settings_for(bootstrap: str, store: str, tmp: Path, database_url: str | None) -> Settings:
-    uid = uuid.uuid4().hex[:8]
-    return Settings(
-        _env_file=None,
-        kafka_bootstrap_servers=bootstrap,
-        billstream_topic_prefix=f"scale{uid}.",
-        billstream_app_id=f"bench-scale-{uid}",
-        worker_web_port=free_port(),
-        worker_store=store,
-        worker_data_dir=str(tmp / uid / "worker"),
-        worker_session_timeout=10,
-        billing_plan_map=PLAN_MAP,
-        database_url=database_url or f"sqlite:///{tmp / uid / 'read.db'}",
-        api_port=free_port(),
-        api_tokens="scale_" + uuid.uuid4().hex,
-        log_level="WARNING",
+    """bench/worker.py's worker settings, plus an api with its own read model."""
+    worker = worker_settings(bootstrap, store, tmp)
+    return worker.model_copy(
+        update={
+            "database_url": database_url or f"sqlite:///{tmp / worker.billstream_app_id}.db",
+            "api_port": free_port(),
+            "api_tokens": (SecretStr("scale_" + uuid.uuid4().hex),),
+        }
     )
 
 

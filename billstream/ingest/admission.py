@@ -20,21 +20,29 @@ from prometheus_client import Gauge
 
 @dataclass(slots=True)
 class LoopLag:
-    """How late the running loop woke a timer last time (`run` measures it every `interval`):
-    about how long a request that arrives now waits before its handler starts."""
+    """How late the running loop woke a timer (`run` measures it every `interval`): about how
+    long a request that arrives now waits before its handler starts.
+
+    `seconds` is the smaller of the last two measurements: a loop that stays late, not one
+    pause (a full garbage collection, a slow callback) that is already over."""
 
     interval: float = 0.05
-    seconds: float = 0.0
     gauge: Gauge | None = None
+    last: float = 0.0
+    previous: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return min(self.last, self.previous)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             due = loop.time() + self.interval
             await asyncio.sleep(self.interval)
-            self.seconds = max(0.0, loop.time() - due)
+            self.previous, self.last = self.last, max(0.0, loop.time() - due)
             if self.gauge is not None:
-                self.gauge.set(self.seconds)
+                self.gauge.set(self.last)
 
 
 @dataclass(slots=True)

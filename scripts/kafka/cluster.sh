@@ -64,10 +64,15 @@ choose_cluster_id() {
     meta=$home/data-$port/meta.properties
     if [[ -f $meta ]]; then
       cluster_id=$(sed -n 's/^cluster.id=//p' "$meta")
-      return
+      [[ -n $cluster_id ]] && return  # a node formatted before: join its cluster
     fi
   done
   cluster_id=$("$python" -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  # Every node must be formatted with the same id: never leave it to each node to invent one.
+  if [[ -z $cluster_id ]]; then
+    echo "cluster: could not choose a cluster id ($python failed)" >&2
+    exit 1
+  fi
 }
 
 check_node() {

@@ -133,10 +133,10 @@ async def send_load(
         )
         return None
     sampled_share = 1 / args.sample_every
-    probed = (outgoing for outgoing in feeder if outgoing.state is not None)
+    probed = (outgoing for outgoing in feeder if outgoing.sampled)
     bulk_feeder = Feeder(Sampled(feeder.sampled.config), args.sample_every)
     bulk_feeder.index = BULK_CHUNKS  # its own customers and event ids
-    bulk = (outgoing for outgoing in bulk_feeder if outgoing.state is None)
+    bulk = (outgoing for outgoing in bulk_feeder if not outgoing.sampled)
     python_rate, bulk_rate = args.rate * sampled_share, args.rate * (1 - sampled_share)
     _, run = await asyncio.gather(
         post_open_loop(

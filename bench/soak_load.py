@@ -36,7 +36,7 @@ PATH = "/webhooks/stripe"
 class Outgoing:
     customer: str
     body: bytes
-    state: CustomerState | None = None  # sampled customers: the fold of every event planned
+    sampled: bool = False  # its customer is probed and folded by the oracle
 
 
 @dataclass
@@ -44,18 +44,12 @@ class Sampled:
     """The pure reducer run over the sampled customers' events: probes and the oracle."""
 
     config: ReducerConfig
-    planned: dict[str, CustomerState] = field(default_factory=dict)  # every event generated
     acked: dict[str, CustomerState] = field(default_factory=dict)  # events answered 2xx
-
-    def plan(self, customer: str, body: bytes) -> Outgoing:
-        after, _ = apply(self.planned.get(customer), orjson.loads(body), self.config)
-        self.planned[customer] = after
-        return Outgoing(customer, body, after)
 
     def acknowledge(self, outgoing: Outgoing) -> int | None:
         """Fold an event answered 2xx into its customer's acknowledged state; the new account
         version if it changed. Only those: an event answered 503 never reached the pipeline
-        (an overload run's oracle, folding every planned event, reported those
+        (an overload run's oracle, folding every event sent, reported those
         customers as mismatches and their versions as never served)."""
         before = self.acked.get(outgoing.customer)
         after, _ = apply(before, orjson.loads(outgoing.body), self.config)
@@ -103,7 +97,7 @@ class Feeder(Iterator[Outgoing]):
             if zlib.crc32(customer.encode()) % self.sample_every:
                 yield Outgoing(customer, body)
             else:
-                yield self.sampled.plan(customer, body)
+                yield Outgoing(customer, body, sampled=True)
 
 
 def request(host: str, port: int, body: bytes, secret: str) -> bytes:
@@ -206,7 +200,7 @@ async def connection(
             results.http_latencies.append(time.monotonic() - due)
             status = head[9:12].decode()
             results.statuses[status] += 1
-            if status == "200" and outgoing.state is not None:
+            if status == "200" and outgoing.sampled:
                 version = prober.sampled.acknowledge(outgoing)
                 if version is not None:
                     prober.expect(outgoing.customer, version, due)

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from billstream.listener import GreedyTCPSite
+
 ReadyCheck = Callable[[], bool | Awaitable[bool]]
 
 log = logging.getLogger(__name__)
@@ -19,7 +21,8 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT = 75.0
 # Connections the kernel queues before the loop accepts them (aiohttp's default: 128). A burst of
 # new connections (a sender opening more to keep up) beyond it overflows the accept queue, and
-# the clients see resets; the kernel caps it at net.core.somaxconn.
+# the clients see resets; the kernel caps it at net.core.somaxconn. It is also the most
+# accepted at one wake-up (listener.py).
 LISTEN_BACKLOG = 4096
 
 
@@ -72,7 +75,7 @@ async def serve_until_stopped(
     """
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=idle_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG)
+    site = GreedyTCPSite(runner, host, port, backlog=LISTEN_BACKLOG)
     await site.start()
     log.info("listening on http://%s:%d", host, port)
     stop = asyncio.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from typing import Any
 
 import faust
@@ -37,6 +38,19 @@ def test_encode_customer_is_to_dict_as_json_and_round_trips() -> None:
         value = encode_customer(state)
         assert decode_state(value) == state.to_dict()
         assert decode_customer(value) == state
+
+
+def test_a_table_value_holds_no_more_memory_than_its_bytes() -> None:
+    # The store keeps every value: orjson's output buffer slack would be kept with each one.
+    states = realistic_states()[-200:]
+    tracemalloc.start()
+    try:
+        values = [encode_customer(state) for state in states]
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    size = sum(len(value) for value in values)
+    assert held < size + 200 * 64  # each value's bytes and the bytes object's header
 
 
 def test_a_customer_never_seen_has_no_state() -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from bench import soak_vegeta as vegeta
 from bench.soak_load import Feeder, Prober, Results, Sampled, post_open_loop
 from bench.soak_monitor import Monitor, lags
-from bench.soak_report import profile_worker, summarize
+from bench.soak_report import after_load, profile_worker, summarize
 from bench.soak_vegeta import VegetaRun
 from billstream.processors.config import ReducerConfig
 from billstream.settings import Settings
@@ -156,6 +156,21 @@ async def send_load(
     return run
 
 
+async def recover(
+    args: argparse.Namespace, settings: Settings, feeder: Feeder, prober: Prober
+) -> Results:
+    """Right after the load, `--after-rate` from the Python sender alone (its customers, one in
+    `--sample-every` probed) for `--after-duration` s: how soon visibility is back after an
+    overload. Its own results; probes of events sent before it are left out by their due time."""
+    results = Results()
+    prober.results = results
+    await post_open_loop(
+        "127.0.0.1", settings.ingest_port, SECRET, args.after_rate, args.after_duration,
+        feeder, results, prober,
+    )  # fmt: skip
+    return results
+
+
 def with_bulk(
     summary: dict[str, Any], bulk: VegetaRun | None, args: argparse.Namespace, elapsed: float
 ) -> dict[str, Any]:
@@ -214,6 +229,7 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             )
             elapsed = time.monotonic() - load_started
             end_sample = await monitor.sample()
+            after = await recover(args, settings, feeder, prober) if args.after_rate else None
             stop.set()
             drained = await drain(settings, prober, args.drain)
             prober.give_up()
@@ -228,6 +244,8 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             args, results, elapsed, monitor.samples, end_sample, final_sample, drained,
             correctness, profile,
         )  # fmt: skip
+        if after is not None:
+            summary["after_load"] = after_load(after, args.after_rate)
         return with_bulk(summary, bulk, args, elapsed)
     finally:
         for service in services.values():
@@ -257,6 +275,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ingests", type=int, default=1, help="ingest processes (vegeta spreads "
                         "customers over them; the sampled ones go to the first)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=1, help="worker processes, one group")
+    parser.add_argument("--after-rate", type=float, default=0.0, help="then this rate from the "
+                        "Python sender, to time the recovery from an overload")  # fmt: skip
+    parser.add_argument("--after-duration", type=float, default=60.0)
     parser.add_argument("--generator", choices=["vegeta", "python"],
                         default=env("SOAK_GENERATOR", "vegeta"),
                         help="bulk from vegeta (compiled), or the Python sender alone")  # fmt: skip

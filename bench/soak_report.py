@@ -58,6 +58,34 @@ def worst(results: Results, count: int = 5) -> list[tuple[float, float]]:
     return [(round(at - results.started, 1), ms(latency) or 0.0) for latency, at in pairs[:count]]
 
 
+def after_load(results: Results, rate: float, window: float = 10.0) -> dict[str, Any]:
+    """The recovery phase: its statuses and answer times, and visibility per `window` seconds
+    of due time since it began (events due before it, still probed then, are left out)."""
+    by_window: dict[int, list[float]] = {}
+    for latency, at in zip(results.visibility, results.visible_at, strict=True):
+        due = at - latency - results.started
+        if due >= 0:
+            by_window.setdefault(int(due // window), []).append(latency)
+    return {
+        "rate": rate,
+        "sent": results.sent,
+        "statuses": dict(results.statuses),
+        "webhook_ms": {
+            "p50": ms(percentile(results.http_latencies, 0.5)),
+            "p99": ms(percentile(results.http_latencies, 0.99)),
+        },
+        "visibility_ms_by_window": [
+            {
+                "from_s": n * window,
+                "samples": len(values),
+                "p50": ms(percentile(values, 0.5)),
+                "p99": ms(percentile(values, 0.99)),
+            }
+            for n, values in sorted(by_window.items())
+        ],
+    }
+
+
 def summarize(
     args: argparse.Namespace, results: Results, elapsed: float, samples: list[dict[str, Any]],
     end: dict[str, Any], final: dict[str, Any], drained: float | None,

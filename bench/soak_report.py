@@ -58,6 +58,21 @@ def worst(results: Results, count: int = 5) -> list[tuple[float, float]]:
     return [(round(at - results.started, 1), ms(latency) or 0.0) for latency, at in pairs[:count]]
 
 
+def after_warmup(results: Results, warmup: float) -> dict[str, Any]:
+    """Visibility of the events due `warmup` seconds or more into the load."""
+    steady = [
+        latency
+        for latency, at in zip(results.visibility, results.visible_at, strict=True)
+        if at - latency - results.started >= warmup
+    ]
+    return {
+        "samples": len(steady),
+        "p50": ms(percentile(steady, 0.5)),
+        "p99": ms(percentile(steady, 0.99)),
+        "max": ms(max(steady, default=None)),
+    }
+
+
 def after_load(results: Results, rate: float, window: float = 10.0) -> dict[str, Any]:
     """The recovery phase: its statuses and answer times, and visibility per `window` seconds
     of due time since it began (events due before it, still probed then, are left out)."""
@@ -119,6 +134,9 @@ def summarize(
             "worst": worst(results),
             "unresolved": results.unresolved,
         },
+        # Steady state: events due once the warm-up was over (the broker's JIT, first
+        # connections and the first commits fall in the first seconds of every run).
+        "visibility_ms_after_warmup": after_warmup(results, args.warmup),
         "records_per_s": rates(start, end),
         "lag_at_end_of_sending": end["lag"],
         "drained_after_s": drained,

@@ -114,6 +114,9 @@ class Results:
     http_latencies: list[float] = field(default_factory=list)
     visibility: list[float] = field(default_factory=list)
     visible_at: list[float] = field(default_factory=list)  # monotonic time of each visibility
+    # From the 2xx answer to visible: the worker's and the api's part alone (the rest of the
+    # visibility is ingest's answer and any wait in the sender's per-customer lane).
+    after_answer: list[float] = field(default_factory=list)
     sent: int = 0
     unresolved: int = 0
     started: float = field(default_factory=time.monotonic)  # created as the load starts
@@ -137,11 +140,11 @@ class Prober:
         self.results = results
         self.interval = interval
         self.per_round = per_round  # bounds the probes' load on the api: 100 GETs/s by default
-        self.pending: dict[str, deque[tuple[int, float]]] = {}  # oldest first
+        self.pending: dict[str, deque[tuple[int, float, float]]] = {}  # oldest first
         self.sampled = sampled  # its `acked` is the oracle
 
-    def expect(self, customer: str, version: int, since: float) -> None:
-        self.pending.setdefault(customer, deque()).append((version, since))
+    def expect(self, customer: str, version: int, since: float, answered: float) -> None:
+        self.pending.setdefault(customer, deque()).append((version, since, answered))
 
     async def run(self, stop: asyncio.Event) -> None:
         timeout = aiohttp.ClientTimeout(total=10)
@@ -164,8 +167,10 @@ class Prober:
         now = time.monotonic()
         queue = self.pending[customer]
         while queue and queue[0][0] <= served:
-            self.results.visibility.append(now - queue.popleft()[1])
+            _, since, answered = queue.popleft()
+            self.results.visibility.append(now - since)
             self.results.visible_at.append(now)
+            self.results.after_answer.append(now - answered)
         if not queue:
             del self.pending[customer]
 
@@ -197,13 +202,14 @@ async def connection(
                 if line[:15].lower() == b"content-length:":
                     length = int(line[15:])
             await reader.readexactly(length)
-            results.http_latencies.append(time.monotonic() - due)
+            answered = time.monotonic()
+            results.http_latencies.append(answered - due)
             status = head[9:12].decode()
             results.statuses[status] += 1
             if status == "200" and outgoing.sampled:
                 version = prober.sampled.acknowledge(outgoing)
                 if version is not None:
-                    prober.expect(outgoing.customer, version, due)
+                    prober.expect(outgoing.customer, version, due, answered)
     finally:
         writer.close()
 

@@ -137,6 +137,10 @@ def summarize(
         # Steady state: events due once the warm-up was over (the broker's JIT, first
         # connections and the first commits fall in the first seconds of every run).
         "visibility_ms_after_warmup": after_warmup(results, args.warmup),
+        "visibility_after_answer_ms": {
+            "p50": ms(percentile(results.after_answer, 0.5)),
+            "p99": ms(percentile(results.after_answer, 0.99)),
+        },
         "records_per_s": rates(start, end),
         "lag_at_end_of_sending": end["lag"],
         "drained_after_s": drained,

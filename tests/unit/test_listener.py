@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 from collections.abc import Iterator
+from typing import cast
 
 import aiohttp
 import pytest
 import uvloop
 from aiohttp import web
 
-from billstream.listener import GreedyListener, GreedyTCPSite
+from billstream.listener import RESOURCE_PAUSE, GreedyListener, GreedyTCPSite
 
 
 class Counting(asyncio.Protocol):
@@ -101,3 +103,43 @@ def test_the_site_serves_the_app_and_closes_its_socket_on_cleanup() -> None:
 async def _text(session: aiohttp.ClientSession, url: str) -> str:
     async with session.get(url) as response:
         return await response.text()
+
+
+class OutOfDescriptors:
+    """A listening socket whose accept fails as it does with no file descriptor left."""
+
+    def __init__(self, real: socket.socket) -> None:
+        self.real = real
+        self.accepts = 0
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+    def accept(self) -> tuple[socket.socket, object]:
+        self.accepts += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_an_accept_out_of_resources_pauses_instead_of_spinning(listening: socket.socket) -> None:
+    async def scenario() -> tuple[int, int, int]:
+        sock = cast(socket.socket, OutOfDescriptors(listening))
+        clients = _connect(listening.getsockname()[1], 1)  # the socket stays readable
+        listener = GreedyListener(asyncio.get_running_loop(), sock, asyncio.Protocol, batch=8)
+        try:
+            accepted = listener.accept_queued()
+            for _ in range(3):  # loop iterations in which a watched, readable socket would fire
+                await asyncio.sleep(0)
+            during_pause = cast(OutOfDescriptors, sock).accepts
+            await asyncio.sleep(RESOURCE_PAUSE * 2)
+            return accepted, during_pause, cast(OutOfDescriptors, sock).accepts
+        finally:
+            listener.close()
+            for client in clients:
+                client.close()
+
+    accepted, during_pause, after = uvloop.run(scenario())
+    assert (accepted, during_pause) == (0, 1)  # no retry while paused
+    assert after > 1  # then it tries again

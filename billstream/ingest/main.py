@@ -19,8 +19,8 @@ from billstream.web import IDLE_TIMEOUT, serve_until_stopped
 # capacity thousands of requests are alive at once, every young collection walks them and each
 # full one all of them: at 1.5 times capacity the defaults spent 36 % of the process's time in
 # the collector (over half its CPU), this 6 % (docs/ingest.md, "Overload"). Only reference
-# cycles need the collector at all (reference counting frees the rest), so collecting them less
-# often costs a few megabytes of cyclic garbage at most.
+# cycles need the collector at all (reference counting frees the rest): RSS stayed flat (92 MiB
+# over 5 minutes at 2,500/s; 166 MiB at most under that overload, against 169 with the defaults).
 GC_THRESHOLDS = (50_000, 20, 10)
 
 

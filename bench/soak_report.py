@@ -9,6 +9,7 @@ import re
 import shutil
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +59,15 @@ def worst(results: Results, count: int = 5) -> list[tuple[float, float]]:
     return [(round(at - results.started, 1), ms(latency) or 0.0) for latency, at in pairs[:count]]
 
 
+def by_due(results: Results) -> Iterator[tuple[float, float]]:
+    """(seconds into the load the event was due, its visibility) for every probed event."""
+    for latency, at in zip(results.visibility, results.visible_at, strict=True):
+        yield at - latency - results.started, latency
+
+
 def after_warmup(results: Results, warmup: float) -> dict[str, Any]:
     """Visibility of the events due `warmup` seconds or more into the load."""
-    steady = [
-        latency
-        for latency, at in zip(results.visibility, results.visible_at, strict=True)
-        if at - latency - results.started >= warmup
-    ]
+    steady = [latency for due, latency in by_due(results) if due >= warmup]
     return {
         "samples": len(steady),
         "p50": ms(percentile(steady, 0.5)),
@@ -77,8 +80,7 @@ def after_load(results: Results, rate: float, window: float = 10.0) -> dict[str,
     """The recovery phase: its statuses and answer times, and visibility per `window` seconds
     of due time since it began (events due before it, still probed then, are left out)."""
     by_window: dict[int, list[float]] = {}
-    for latency, at in zip(results.visibility, results.visible_at, strict=True):
-        due = at - latency - results.started
+    for due, latency in by_due(results):
         if due >= 0:
             by_window.setdefault(int(due // window), []).append(latency)
     return {
